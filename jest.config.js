@@ -1,0 +1,10 @@
+/** Tests run serially against real servers (Temporal, the FortiOS emulator): see test/README.md. */
+module.exports = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  testTimeout: 120_000,
+  maxWorkers: 1,
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+};
