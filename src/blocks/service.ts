@@ -1,0 +1,285 @@
+/**
+ * The block operations every front end uses (webhook, REST API, CLI through the API): start-or-repeat,
+ * extend, cancel, read, list. Thin over the Temporal client: the workflows hold the state, visibility is
+ * the database.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import type { temporal } from '@temporalio/proto';
+import ipaddr from 'ipaddr.js';
+import type { Config, TargetConfig } from '../config';
+import { checkIp, IpCheck } from '../policy/ip-policy';
+import type { blockWorkflow } from '../../workflows/block';
+import {
+  BlockInput,
+  BlockState,
+  BlockStatus,
+  blockWorkflowId,
+  cancelUpdate,
+  EventOutcome,
+  EventRef,
+  extendUpdate,
+  recordEventUpdate,
+  SA,
+  statusQuery,
+} from '../../workflows/messages';
+
+export class BlockError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly code: string,
+    message: string,
+    public readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export interface BlockRequest {
+  ip: string;
+  ttlMs?: number;
+  reason: string;
+  actor: string;
+  event?: Omit<EventRef, 'receivedAtMs'>;
+  /** Target names; default: every configured target. */
+  targets?: string[];
+}
+
+export interface BlockResult {
+  target: string;
+  workflowId: string;
+  outcome: EventOutcome;
+  state: BlockState;
+  expiresAt: string;
+}
+
+export interface ListFilter {
+  ip?: string;
+  target?: string;
+  state?: BlockState;
+  expiresBefore?: Date;
+  /** Include ended blocks (closed workflows still retained by Temporal). */
+  includeEnded?: boolean;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface BlockSummary {
+  workflowId: string;
+  ip: string;
+  target: string;
+  group?: string;
+  state?: string;
+  expiresAt?: string;
+  eventIds: string[];
+  severity?: string;
+  method?: string;
+  status: string;
+  startedAt: string;
+  closedAt?: string;
+}
+
+export class BlockService {
+  constructor(
+    private readonly client: Client,
+    private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'>,
+  ) {}
+
+  /** Validates against the full safety policy; throws a 422 naming the rule. */
+  checkIp(ip: string): Extract<IpCheck, { ok: true }> {
+    const verdict = checkIp(ip, this.config.ipPolicy);
+    if (!verdict.ok) throw new BlockError(422, `ip-${verdict.code}`, verdict.reason, { ip });
+    return verdict;
+  }
+
+  targetsFor(names?: string[]): TargetConfig[] {
+    if (!names || names.length === 0) return this.config.targets;
+    return names.map((n) => {
+      const t = this.config.targets.find((x) => x.name === n);
+      if (!t) throw new BlockError(422, 'unknown-target', `unknown firewall target "${n}"`, { known: this.config.targets.map((x) => x.name) });
+      return t;
+    });
+  }
+
+  /**
+   * Starts the block workflow of each target, or records the event in the running one (Update-with-Start:
+   * one workflow per IP however many events arrive; a retried delivery of one event id changes nothing).
+   */
+  async block(req: BlockRequest): Promise<BlockResult[]> {
+    const verdict = this.checkIp(req.ip);
+    const ttlMs = req.ttlMs ?? this.config.block.ttlMs;
+    if (ttlMs <= 0 || ttlMs > this.config.block.maxTtlMs) {
+      throw new BlockError(422, 'ttl-out-of-range', `ttl must be positive and at most ${this.config.block.maxTtlMs} ms`);
+    }
+    const event: EventRef = { id: req.event?.id ?? `manual:${randomUUID()}`, method: req.event?.method, severity: req.event?.severity, receivedAtMs: Date.now() };
+    const targets = this.targetsFor(req.targets);
+    return Promise.all(targets.map((t) => this.blockOn(t, verdict, { ...req, ttlMs }, event)));
+  }
+
+  private async blockOn(t: TargetConfig, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): Promise<BlockResult> {
+    const group = v.family === 'ipv4' ? t.groups.ipv4 : t.groups.ipv6;
+    const input: BlockInput = {
+      target: t.name,
+      ip: v.ip,
+      family: v.family,
+      group,
+      groupSettings: { capacity: t.capacity, batchWindowMs: this.config.block.batchWindowMs },
+      ttlMs: req.ttlMs,
+      maxTtlMs: this.config.block.maxTtlMs,
+      escalation: this.config.block.escalation,
+      reason: req.reason,
+      actor: req.actor,
+    };
+    const workflowId = blockWorkflowId(t.name, v.ip);
+    // A run that is already releasing cannot take the event: wait for it to end, then start afresh.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const op = new WithStartWorkflowOperation<typeof blockWorkflow>('blockWorkflow', {
+        workflowId,
+        taskQueue: this.config.temporal.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: [
+          { key: SA.blockedIp, value: v.ip },
+          { key: SA.firewallTarget, value: t.name },
+          { key: SA.addressGroup, value: group },
+          { key: SA.blockState, value: 'pending' },
+        ],
+      });
+      const r = await this.client.workflow.executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op });
+      if (r.outcome !== 'unchanged' || r.state === 'active' || r.state === 'pending') {
+        return { target: t.name, workflowId, outcome: r.outcome, state: r.state, expiresAt: r.expiresAt };
+      }
+      await (await op.workflowHandle()).result().catch(() => undefined);
+    }
+    throw new BlockError(409, 'block-ending', `the block of ${v.ip} on ${t.name} is being lifted; try again`);
+  }
+
+  async extend(ip: string, target: string | undefined, req: { byMs?: number; untilMs?: number; actor: string }): Promise<BlockStatus> {
+    const handle = this.client.workflow.getHandle(blockWorkflowId(this.oneTarget(target).name, this.checkIp(ip).ip));
+    try {
+      return await handle.executeUpdate(extendUpdate, { args: [req] });
+    } catch (err) {
+      throw this.translate(err, ip);
+    }
+  }
+
+  /** Unblock now. Idempotent: unblocking an IP that is not blocked answers `found: false`. */
+  async cancel(ip: string, target: string | undefined, req: { reason: string; actor: string }): Promise<{ target: string; found: boolean; status?: BlockStatus }[]> {
+    const canonical = this.canonical(ip);
+    return Promise.all(
+      this.targetsFor(target ? [target] : undefined).map(async (t) => {
+        const handle = this.client.workflow.getHandle(blockWorkflowId(t.name, canonical));
+        try {
+          return { target: t.name, found: true, status: await handle.executeUpdate(cancelUpdate, { args: [req] }) };
+        } catch (err) {
+          if (isGone(err)) return { target: t.name, found: false };
+          throw this.translate(err, ip);
+        }
+      }),
+    );
+  }
+
+  /** The live state of a running block (query), or the result of an ended one. */
+  async get(ip: string, target?: string): Promise<BlockStatus> {
+    const handle = this.client.workflow.getHandle(blockWorkflowId(this.oneTarget(target).name, this.canonical(ip)));
+    try {
+      const d = await handle.describe();
+      if (d.status.name === 'RUNNING') return await handle.query(statusQuery);
+      if (d.status.name === 'COMPLETED') return (await handle.result()) as BlockStatus;
+      throw new BlockError(404, 'not-blocked', `${ip} is not blocked (last block ${d.status.name.toLowerCase()})`);
+    } catch (err) {
+      throw this.translate(err, ip);
+    }
+  }
+
+  async list(f: ListFilter): Promise<{ blocks: BlockSummary[]; nextPageToken?: string }> {
+    const clauses = ['WorkflowType = "blockWorkflow"'];
+    if (!f.includeEnded) clauses.push('ExecutionStatus = "Running"');
+    if (f.target) clauses.push(`FirewallTarget = ${quote(f.target)}`);
+    if (f.state) clauses.push(`BlockState = ${quote(f.state)}`);
+    if (f.expiresBefore) clauses.push(`BlockExpiresAt < ${quote(f.expiresBefore.toISOString())}`);
+    const cidr = f.ip ? this.cidrFilter(f.ip) : undefined;
+    if (cidr && cidr.exact) clauses.push(`BlockedIp = ${quote(cidr.exact)}`);
+    const pageSize = Math.min(Math.max(f.pageSize ?? 100, 1), 1000);
+    const res = await this.client.workflowService.listWorkflowExecutions({
+      namespace: this.client.options.namespace,
+      query: clauses.join(' AND '),
+      pageSize,
+      nextPageToken: f.pageToken ? Buffer.from(f.pageToken, 'base64url') : undefined,
+    });
+    const blocks = (res.executions ?? []).map(summarise).filter((b) => !cidr || cidr.contains(b.ip));
+    const token = res.nextPageToken?.length ? Buffer.from(res.nextPageToken).toString('base64url') : undefined;
+    return { blocks, nextPageToken: token };
+  }
+
+  private cidrFilter(ip: string): { exact?: string; contains: (candidate: string) => boolean } {
+    const v = checkIp(ip, { allowlist: [], allowPrivate: true, maxPrefixV4: 0, maxPrefixV6: 0 });
+    if (!v.ok) throw new BlockError(400, 'bad-filter', `ip filter: ${v.reason}`);
+    if (!v.cidr.endsWith(v.family === 'ipv4' ? '/32' : '/128')) return { contains: (c) => cidrContains(v.cidr, c) };
+    return { exact: v.ip, contains: (c) => c === v.ip };
+  }
+
+  private canonical(ip: string): string {
+    const v = checkIp(ip, { allowlist: [], allowPrivate: true, maxPrefixV4: 0, maxPrefixV6: 0 });
+    if (!v.ok) throw new BlockError(400, `ip-${v.code}`, v.reason, { ip });
+    return v.ip;
+  }
+
+  private oneTarget(name?: string): TargetConfig {
+    if (name) return this.targetsFor([name])[0];
+    if (this.config.targets.length > 1) throw new BlockError(400, 'target-required', 'several firewall targets are configured: name one with ?target=');
+    return this.config.targets[0];
+  }
+
+  private translate(err: unknown, ip: string): Error {
+    if (err instanceof BlockError) return err;
+    if (isGone(err)) return new BlockError(404, 'not-blocked', `${ip} is not blocked`);
+    if (err instanceof WorkflowUpdateFailedError) return new BlockError(409, 'rejected', (err.cause as Error | undefined)?.message ?? err.message);
+    return err as Error;
+  }
+}
+
+function isGone(err: unknown): boolean {
+  return err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error)?.message ?? '');
+}
+
+function quote(s: string): string {
+  return JSON.stringify(s);
+}
+
+type RawExecution = temporal.api.workflow.v1.IWorkflowExecutionInfo;
+
+function summarise(raw: RawExecution): BlockSummary {
+  const sa = decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields);
+  return {
+    workflowId: raw.execution?.workflowId ?? '',
+    ip: sa.get(SA.blockedIp) ?? '',
+    target: sa.get(SA.firewallTarget) ?? '',
+    group: sa.get(SA.addressGroup),
+    state: sa.get(SA.blockState),
+    expiresAt: sa.get(SA.blockExpiresAt)?.toISOString(),
+    eventIds: sa.get(SA.adsEventId) ?? [],
+    severity: sa.get(SA.adsSeverity),
+    method: sa.get(SA.adsMethod),
+    status: WORKFLOW_STATUS[raw.status ?? 0] ?? 'UNKNOWN',
+    startedAt: tsToIso(raw.startTime) ?? '',
+    closedAt: tsToIso(raw.closeTime),
+  };
+}
+
+const WORKFLOW_STATUS = ['UNSPECIFIED', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'CONTINUED_AS_NEW', 'TIMED_OUT'];
+
+function tsToIso(ts: temporal.api.workflow.v1.IWorkflowExecutionInfo['startTime']): string | undefined {
+  return ts ? new Date(Number(ts.seconds ?? 0) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString() : undefined;
+}
+
+function cidrContains(cidr: string, ip: string): boolean {
+  try {
+    const addr = ipaddr.parse(ip.split('/')[0]);
+    const range = ipaddr.parseCIDR(cidr);
+    return addr.kind() === range[0].kind() && addr.match(range);
+  } catch {
+    return false;
+  }
+}

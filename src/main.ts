@@ -1,0 +1,142 @@
+/**
+ * `npm start`: the whole job on embedded defaults, in one process tree —
+ * Temporal dev server (SQLite under DATA_DIR, Web UI) unless TEMPORAL_ADDRESS is set, the FortiOS emulator
+ * unless a real FortiGate is configured, the worker, and the HTTP API. Ctrl-C stops everything cleanly.
+ */
+import 'dotenv/config';
+import path from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { Config, ConfigError, loadConfig } from './config';
+import { createLogger, Logger } from './logger';
+import { startDevServer, RunningDevServer } from './temporal/dev-server';
+import { bootstrapTemporal } from './temporal/bootstrap';
+import { startEmulator, RunningEmulator } from './fortios/emulator/server';
+import { connectClient, createFirewallClients, createWorker } from './worker/worker';
+import { installRuntime } from './worker/runtime';
+import { BlockService } from './blocks/service';
+import { startApiServer } from './api/server';
+import { recordFirewallCall } from './api/metrics';
+
+type Stop = () => Promise<unknown>;
+
+async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { config, generatedSecrets } = loaded;
+  const logger = createLogger(config.logLevel);
+  const stops: Stop[] = [];
+  const shutdown = once(async (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
+    logger.info('stopped');
+    process.exit(0);
+  });
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  const temporal = await startTemporal(config, logger, stops);
+  const emulator = await startEmulatorIfNeeded(config, logger, stops);
+  installRuntime(logger, []);
+  const client = await connectClient(temporal.address, config.temporal.namespace);
+  await bootstrapTemporal(client, config, { registerAttributes: !temporal.dev, reconcileEvery: config.reconcileEveryMs });
+
+  const firewalls = createFirewallClients(config.targets);
+  const connection = await NativeConnection.connect({ address: temporal.address });
+  const worker = await createWorker({
+    connection,
+    client,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    firewalls,
+    ipPolicy: config.ipPolicy,
+    onFirewallCall: recordFirewallCall,
+  });
+  const workerDone = worker.run();
+  stops.push(async () => {
+    worker.shutdown();
+    await workerDone;
+    await connection.close();
+  });
+
+  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
+  stops.push(() => api.close());
+
+  logger.info(
+    {
+      api: api.url,
+      temporal: temporal.address,
+      webUi: temporal.dev?.uiUrl,
+      firewall: config.targets.map((t) => ({ name: t.name, url: t.url, emulated: !!emulator })),
+      dataDir: config.dataDir,
+    },
+    'ads-mitigator is up',
+  );
+  printBanner(config, api.url, temporal.dev, emulator, generatedSecrets);
+}
+
+async function startTemporal(config: Config, logger: Logger, stops: Stop[]): Promise<{ address: string; dev?: RunningDevServer }> {
+  if (config.temporal.address) return { address: config.temporal.address };
+  const dev = await startDevServer({
+    dataDir: config.dataDir,
+    port: config.temporal.port,
+    uiPort: config.temporal.uiPort,
+    namespace: config.temporal.namespace,
+    onLog: (line) => logger.debug({ component: 'temporal' }, line),
+  });
+  stops.push(() => dev.stop());
+  logger.info({ address: dev.address, ui: dev.uiUrl, db: dev.dbFile }, 'temporal dev server started');
+  return { address: dev.address, dev };
+}
+
+async function startEmulatorIfNeeded(config: Config, logger: Logger, stops: Stop[]): Promise<RunningEmulator | undefined> {
+  const emulated = config.targets.filter((t) => !t.url);
+  if (emulated.length === 0) return undefined;
+  const emulator = await startEmulator({
+    port: config.emulator.port,
+    token: config.emulator.token,
+    groupMemberLimit: config.emulator.groupLimit,
+    version: config.emulator.version,
+    groups: { ipv4: [...new Set(emulated.map((t) => t.groups.ipv4))], ipv6: [...new Set(emulated.map((t) => t.groups.ipv6))] },
+    stateFile: path.join(config.dataDir, 'fortios-emulator.json'),
+  });
+  for (const t of emulated) t.url = emulator.url;
+  stops.push(() => emulator.close());
+  logger.info({ url: emulator.url }, 'FortiOS emulator started (no FORTIGATE_URL configured)');
+  return emulator;
+}
+
+function printBanner(config: Config, apiUrl: string, dev: RunningDevServer | undefined, emulator: RunningEmulator | undefined, generated: string[]): void {
+  const lines = [
+    '',
+    '  ads-mitigator is running',
+    `  API + webhook   ${apiUrl}   (POST /v1/events, GET /v1/blocks, /openapi.json)`,
+    dev ? `  Temporal Web UI ${dev.uiUrl}/namespaces/${config.temporal.namespace}/workflows` : `  Temporal        ${config.temporal.address}`,
+    emulator ? `  FortiOS         ${emulator.url}   (bundled emulator; state: ${emulator.url}/__emulator/state)` : '',
+    `  Data            ${config.dataDir}`,
+  ];
+  if (generated.length) {
+    lines.push('', `  Generated on first start and stored in ${path.join(config.dataDir, 'secrets.json')} (shown once):`);
+    const values: Record<string, string> = { WEBHOOK_SECRET: config.api.webhookSecret, API_READ_TOKEN: config.api.readToken, API_WRITE_TOKEN: config.api.writeToken };
+    for (const name of generated) lines.push(`    ${name}=${values[name]}`);
+  }
+  lines.push('  Ctrl-C stops everything.', '');
+  process.stdout.write(lines.filter((l) => l !== '').join('\n') + '\n\n');
+}
+
+function once<A extends unknown[]>(fn: (...a: A) => Promise<void>): (...a: A) => Promise<void> {
+  let running: Promise<void> | undefined;
+  return (...a) => (running ??= fn(...a));
+}
+
+main().catch((err) => {
+  console.error(`ads-mitigator failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

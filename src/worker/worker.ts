@@ -1,0 +1,57 @@
+/** Builds the worker that runs our workflows and activities on one task queue. */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { createActivities } from '../../activities';
+import { FortiOSClient } from '../fortios/client';
+import type { Config, TargetConfig } from '../config';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+  firewalls: Map<string, FortiOSClient>;
+  ipPolicy: Config['ipPolicy'];
+  /** A prebuilt bundle (tests bundle once for all files); otherwise workflows/ is bundled at start (~1 s). */
+  workflowBundlePath?: string;
+  onFirewallCall?: Parameters<typeof createActivities>[0]['onFirewallCall'];
+}
+
+export async function createWorker(o: WorkerOptions): Promise<Worker> {
+  const activities = createActivities({
+    firewalls: o.firewalls,
+    ipPolicy: o.ipPolicy,
+    temporal: o.client,
+    taskQueue: o.taskQueue,
+    onFirewallCall: o.onFirewallCall,
+  });
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    activities,
+    ...(o.workflowBundlePath
+      ? { workflowBundle: { codePath: o.workflowBundlePath } }
+      : { workflowsPath: require.resolve('../../workflows') }),
+    // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound.
+    maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentWorkflowTaskExecutions: 100,
+    maxCachedWorkflows: 10_000,
+    shutdownGraceTime: '10s',
+  });
+}
+
+/** One FortiOS client per configured target. */
+export function createFirewallClients(targets: TargetConfig[]): Map<string, FortiOSClient> {
+  return new Map(
+    targets.map((t) => [
+      t.name,
+      new FortiOSClient({ baseUrl: t.url!, token: t.token, vdom: t.vdom, caFile: t.caFile, insecure: t.tlsInsecure }),
+    ]),
+  );
+}
+
+export async function connectClient(address: string, namespace: string): Promise<Client> {
+  const connection = await Connection.connect({ address });
+  return new Client({ connection, namespace });
+}

@@ -1,0 +1,120 @@
+/**
+ * A real stack for tests: a Temporal server (time-skipping test server or dev server, both from the
+ * project's venv), the FortiOS emulator on a real socket, and our worker — nothing mocked.
+ */
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { blockWorkflow } from '../../workflows/block';
+import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
+import { registerSearchAttributes } from '../../src/temporal/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, BlockInput, blockWorkflowId } from '../../workflows/messages';
+import { startEmulator, RunningEmulator, EmulatorOptions } from '../../src/fortios/emulator/server';
+import { FortiOSClient } from '../../src/fortios/client';
+import { createWorker } from '../../src/worker/worker';
+import { DEFAULT_IP_POLICY, IpPolicy } from '../../src/policy/ip-policy';
+
+export const TARGET = 'fw1';
+export const GROUP4 = 'ads-blocked';
+export const GROUP6 = 'ads-blocked6';
+
+export interface Stack {
+  env: TestWorkflowEnvironment;
+  client: Client;
+  emulator: RunningEmulator;
+  firewall: FortiOSClient;
+  worker: Worker;
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  server: 'time-skipping' | 'dev';
+  emulator?: EmulatorOptions;
+  ipPolicy?: IpPolicy;
+  dynamicConfig?: Record<string, string | number | boolean>;
+  /** Client timeout towards the emulator (fault tests shorten it). */
+  firewallTimeoutMs?: number;
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const env =
+    o.server === 'time-skipping'
+      ? await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } })
+      : await TestWorkflowEnvironment.createLocal({
+          server: {
+            executable: { type: 'existing-path', path: temporalCliPath() },
+            searchAttributes: ALL_SEARCH_ATTRIBUTES,
+            extraArgs: Object.entries(o.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+          },
+        });
+  if (o.server === 'time-skipping') await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  const emulator = await startEmulator({ port: 0, ...o.emulator });
+  const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, timeoutMs: o.firewallTimeoutMs ?? 2000 });
+  const taskQueue = `test-${randomUUID()}`;
+  const worker = await createWorker({
+    connection: env.nativeConnection,
+    client: env.client,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    firewalls: new Map([[TARGET, firewall]]),
+    ipPolicy: o.ipPolicy ?? DEFAULT_IP_POLICY,
+    workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH,
+  });
+  const running = worker.run();
+  return {
+    env,
+    client: env.client,
+    emulator,
+    firewall,
+    worker,
+    taskQueue,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await firewall.close();
+      await emulator.close();
+      await env.teardown();
+    },
+  };
+}
+
+export function blockInput(ip: string, over: Partial<BlockInput> = {}): BlockInput {
+  return {
+    target: TARGET,
+    ip,
+    family: ip.includes(':') ? 'ipv6' : 'ipv4',
+    group: ip.includes(':') ? GROUP6 : GROUP4,
+    groupSettings: { capacity: 600, batchWindowMs: 1000 },
+    ttlMs: 3_600_000,
+    maxTtlMs: 30 * 86_400_000,
+    reason: 'test',
+    actor: 'test',
+    ...over,
+  };
+}
+
+export function startBlock(stack: Stack, input: BlockInput) {
+  return stack.client.workflow.start<typeof blockWorkflow>('blockWorkflow', {
+    workflowId: blockWorkflowId(input.target, input.ip),
+    taskQueue: stack.taskQueue,
+    args: [input],
+  });
+}
+
+/** Polls (in real time) until `probe` returns a truthy value. */
+export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The group entity under load, on a real dev server and the emulator: no lost updates, batching, capacity
+ * with rotation of the oldest, and convergence through firewall faults.
+ */
+import { addressObjectName, BlockStatus, cancelSignal, groupStatusQuery, groupWorkflowId, statusQuery } from '../../workflows/messages';
+import { blockInput, eventually, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
+
+let stack: Stack;
+const DAY = 86_400_000;
+
+beforeAll(async () => {
+  stack = await startStack({ server: 'dev', emulator: { groupMemberLimit: 600 }, firewallTimeoutMs: 1000 });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+afterEach(async () => {
+  stack.emulator.setFaults({ latencyMs: {}, error500Rate: 0, hangRate: 0, resetRate: 0, unavailableRate: 0, outageUntil: 0 });
+});
+
+/** Distinct public-looking addresses. They only ever exist as names on the emulator: nothing is sent to them. */
+function ips(n: number, firstOctet: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${firstOctet}.${Math.floor(i / 250)}.${(i % 250) + 1}.7`);
+}
+
+async function groupMembers(): Promise<string[]> {
+  return (await stack.firewall.getGroup('ipv4', GROUP4))?.members ?? [];
+}
+function writes(kind: string): number {
+  const counters = stack.emulator.state.counters as { writes: Record<string, number> };
+  return counters.writes[kind] ?? 0;
+}
+async function cancelAll(list: string[]): Promise<void> {
+  await Promise.all(
+    list.map((ip) =>
+      stack.client.workflow
+        .getHandle(`block:${TARGET}:${ip}`)
+        .signal(cancelSignal, { reason: 'test cleanup', actor: 'test' })
+        .catch(() => undefined),
+    ),
+  );
+  await eventually(async () => (await groupMembers()).join() === 'none', 120_000, 'group empty again');
+}
+
+test('200 concurrent joins: exact final member list, far fewer group writes than joins', async () => {
+  const list = ips(200, 61);
+  const writesBefore = writes('addrgrp');
+  await Promise.all(list.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+  await eventually(async () => (await groupMembers()).length === 200 && (await groupMembers()), 90_000, '200 members');
+  const onFirewall = new Set(await groupMembers());
+  expect(onFirewall).toEqual(new Set(list.map(addressObjectName)));
+  const groupWrites = writes('addrgrp') - writesBefore;
+  expect(groupWrites).toBeGreaterThan(0);
+  expect(groupWrites).toBeLessThanOrEqual(20); // 200 joins batched into a handful of PUTs
+  console.log(`200 joins -> ${groupWrites} group writes (ratio ${(groupWrites / 200).toFixed(3)})`);
+  const statuses = await Promise.all(list.slice(0, 10).map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)));
+  expect(statuses.every((s) => s.state === 'active')).toBe(true);
+  await cancelAll(list);
+});
+
+test('700 distinct IPs against a 600-member group: never over capacity, the 100 oldest evicted and cleaned up', async () => {
+  const list = ips(700, 62);
+  let maxSeen = 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      maxSeen = Math.max(maxSeen, (await groupMembers()).length);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  // Start in arrival order (oldest first) so that "oldest" is well defined.
+  for (let i = 0; i < list.length; i += 100) {
+    await Promise.all(list.slice(i, i + 100).map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+  }
+  const evicted = await eventually(async () => {
+    const results = await Promise.all(
+      list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).describe().then((d) => (d.status.name === 'COMPLETED' ? ip : undefined))),
+    );
+    const done = results.filter((x): x is string => !!x);
+    return done.length === 100 && done;
+  }, 180_000, '100 evictions');
+  await eventually(async () => (await groupMembers()).length === 600, 60_000, 'group full');
+  sampling = false;
+  await sampler;
+  expect(maxSeen).toBeLessThanOrEqual(600);
+  const onFirewall = new Set(await groupMembers());
+  for (const ip of evicted) {
+    expect(onFirewall.has(addressObjectName(ip))).toBe(false);
+    const r: BlockStatus = await stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).result();
+    expect(r.state).toBe('evicted');
+    expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
+  }
+  // The evicted ones are the oldest: every one of them started in the first 100-wide wave or the group's batch order.
+  const firstWave = new Set(list.slice(0, 200));
+  expect(evicted.every((ip) => firstWave.has(ip))).toBe(true);
+  const g = await stack.client.workflow.getHandle(groupWorkflowId(TARGET, GROUP4)).query(groupStatusQuery);
+  expect(g.members.length).toBe(600);
+  expect(g.stats.evictions).toBeGreaterThanOrEqual(100);
+  await cancelAll(list);
+});
+
+test('a firewall answering 500s, resets and hangs for a while: blocks and unblocks still converge', async () => {
+  const list = ips(30, 63);
+  stack.emulator.setFaults({ error500Rate: 0.4, resetRate: 0.1, hangRate: 0.1 });
+  await Promise.all(list.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+  await new Promise((r) => setTimeout(r, 4000)); // let the faults bite
+  stack.emulator.setFaults({ error500Rate: 0, resetRate: 0, hangRate: 0, outageUntil: Date.now() + 3000 });
+  await eventually(async () => (await groupMembers()).length === 30, 120_000, 'all 30 enforced');
+  expect(new Set(await groupMembers())).toEqual(new Set(list.map(addressObjectName)));
+
+  stack.emulator.setFaults({ error500Rate: 0.4, resetRate: 0.1 });
+  await Promise.all(list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).signal(cancelSignal, { reason: 'test', actor: 'test' })));
+  await new Promise((r) => setTimeout(r, 3000));
+  stack.emulator.setFaults({ error500Rate: 0, resetRate: 0 });
+  await eventually(async () => (await groupMembers()).join() === 'none', 120_000, 'all unblocked');
+  for (const ip of list) expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
+});

@@ -1,0 +1,125 @@
+/**
+ * Address-group entity workflow: one per (target, group), the only writer of that group's member list.
+ *
+ * FortiOS has no optimistic locking, so two read-modify-write PUTs of the member list lose updates.
+ * Here joins and leaves arrive as signals, are applied in arrival order to the member list held in this
+ * workflow, and one tick writes the result to the firewall once: a burst of thousands of joins costs a
+ * handful of writes. Capacity is enforced here (oldest member evicted, its block workflow told), never
+ * discovered as a firewall error.
+ */
+import * as wf from '@temporalio/workflow';
+import { firewall } from './activity-options';
+import {
+  evictedSignal,
+  GroupCarry,
+  GroupInput,
+  GroupMember,
+  GroupOp as Op,
+  GroupStats,
+  JoinRequest,
+  LeaveRequest,
+  groupStatusQuery,
+  joinedSignal,
+  joinSignal,
+  leaveSignal,
+  leftSignal,
+  resyncSignal,
+} from './messages';
+
+
+interface Replies {
+  joined: JoinRequest[];
+  left: LeaveRequest[];
+  evicted: GroupMember[];
+}
+
+export async function groupWorkflow(input: GroupInput): Promise<void> {
+  const carried: GroupCarry = input.carried ?? { members: [], pending: [], stats: { writes: 0, joins: 0, leaves: 0, evictions: 0 } };
+  // Insertion order of the Map is join order: the first entry is the oldest block, the one evicted first.
+  const members = new Map<string, GroupMember>(carried.members.map((m) => [m.member, m]));
+  const stats: GroupStats = { ...carried.stats };
+  const ops: Op[] = [...carried.pending];
+  // A fresh run (or one continued from a run that may have crashed mid-write) asserts the list once.
+  let resync = true;
+
+  wf.setHandler(joinSignal, (req) => void ops.push({ kind: 'join', req }));
+  wf.setHandler(leaveSignal, (req) => void ops.push({ kind: 'leave', req }));
+  wf.setHandler(resyncSignal, () => void (resync = true));
+  wf.setHandler(groupStatusQuery, () => ({
+    target: input.target,
+    group: input.group,
+    family: input.family,
+    capacity: input.capacity,
+    members: [...members.values()],
+    pendingJoins: ops.filter((o) => o.kind === 'join').length,
+    pendingLeaves: ops.filter((o) => o.kind === 'leave').length,
+    stats,
+  }));
+
+  for (;;) {
+    await wf.condition(() => ops.length > 0 || resync);
+    // Debounce: let the rest of a burst arrive so that one write carries it.
+    await wf.sleep(input.batchWindowMs);
+    const batch = ops.splice(0);
+    resync = false;
+    const replies = applyOps(batch, members, input.capacity, stats);
+    await writeMembers(input, members, stats);
+    await sendReplies(replies);
+
+    if (wf.workflowInfo().continueAsNewSuggested) {
+      await wf.condition(wf.allHandlersFinished);
+      await wf.continueAsNew<typeof groupWorkflow>({ ...input, carried: { members: [...members.values()], pending: ops.splice(0), stats } });
+    }
+  }
+}
+
+/** Applies a batch in arrival order, then evicts the oldest members beyond capacity. */
+function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: number, stats: GroupStats): Replies {
+  const replies: Replies = { joined: [], left: [], evicted: [] };
+  for (const op of batch) {
+    if (op.kind === 'join') {
+      stats.joins++;
+      const existing = members.get(op.req.member);
+      if (!existing || existing.blockWorkflowId !== op.req.blockWorkflowId) {
+        members.delete(op.req.member); // a new owner of the same name counts as a fresh join
+        members.set(op.req.member, { ...op.req, joinedAtMs: Date.now() });
+      }
+    } else {
+      stats.leaves++;
+      const existing = members.get(op.req.member);
+      if (existing?.blockWorkflowId === op.req.blockWorkflowId) members.delete(op.req.member);
+      replies.left.push(op.req);
+    }
+  }
+  // With at least one real member the placeholder is gone, so real members may fill the whole capacity.
+  for (const [name, m] of members) {
+    if (members.size <= capacity) break;
+    members.delete(name);
+    replies.evicted.push(m);
+    stats.evictions++;
+  }
+  // Every join still a member after eviction is confirmed (repeats too: the sender may have timed out).
+  for (const op of batch) {
+    if (op.kind === 'join' && members.get(op.req.member)?.blockWorkflowId === op.req.blockWorkflowId) replies.joined.push(op.req);
+  }
+  return replies;
+}
+
+async function writeMembers(input: GroupInput, members: Map<string, GroupMember>, stats: GroupStats): Promise<void> {
+  const res = await firewall.syncGroupMembers({ target: input.target, family: input.family, group: input.group, members: [...members.keys()] });
+  if (res.wrote) {
+    stats.writes++;
+    stats.lastWriteAtMs = Date.now();
+  }
+}
+
+/** Replies go out in parallel; a block workflow that is gone no longer needs its answer. */
+async function sendReplies(r: Replies): Promise<void> {
+  const send = <T>(id: string, signal: wf.SignalDefinition<[T]>, arg: T) =>
+    wf.getExternalWorkflowHandle(id).signal(signal, arg).catch(() => undefined);
+  await Promise.all([
+    ...r.joined.map((j) => send(j.blockWorkflowId, joinedSignal, { member: j.member })),
+    ...r.left.map((l) => send(l.blockWorkflowId, leftSignal, { member: l.member })),
+    ...r.evicted.map((e) => send(e.blockWorkflowId, evictedSignal, { member: e.member, reason: 'group at capacity: oldest block rotated out' })),
+  ]);
+}
