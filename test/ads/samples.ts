@@ -1,0 +1,34 @@
+/**
+ * Sample stdin lines, verbatim from shared/reference/flowmon-ads.md §2 (constructed from §1.4,
+ * not captured on an appliance). Each keeps its "\n" terminator, as ADS writes it.
+ */
+export const STANDARD_SSHDICT =
+  '4179523\t2025-11-03 15:15:02\t2025-11-03 15:10:43\tSSHDICT\tSSH attack\tSecurity Issues\tHigh\tAttack from a single attacker has been detected. This attack was unsuccessful. Current targets: 1, attempts: 8, upload: 29.09 KiB, maximal upload: 3.66 KiB; total targets: 1, attempts: 33, upload: 90.92 KiB, maximal upload: 3.66 KiB\t22\tTCP\t203.0.113.45\t \t198.51.100.10\tWAN\t \n';
+
+export const EXTENDED_SCANS =
+  '4179524\t2025-11-03 15:15:02\t2025-11-03 15:10:43\tSCANS\tTCPSYN\t \tPort scanning\tSecurity Issues\tMedium\tChaotic TCP SYN scan (attempts with response: 0, attempts without response: 20, targets: 3, port(s): 22).\t22\tTCP\t2001:db8:bad::7\t \t2001:db8:1::10, 2001:db8:1::11, 2001:db8:1::12\tWAN\t \n';
+
+export const EXTENDED_DOS =
+  '4179530\t2025-11-03 15:20:01\t2025-11-03 15:15:10\tDOS\tSYNFlood\t \tDenial of service attack\tSecurity Issues\tCritical\tA high amount of unfinished one-way connections (packets: 100, protocol: 6, port(s): 443, service: https), potential attackers: 3).\t443\tTCP\t198.51.100.20\t \t203.0.113.1, 203.0.113.2, 203.0.113.3\tWAN\t \n';
+
+export const IDS_LINE =
+  '88812\t2025-11-03 15:21:00\t2025-11-03 15:21:05\t203.0.113.77\t51514\t198.51.100.10\t80\tTCP\t2024897\tET SCAN Suspicious inbound\t192.0.2.5\teth2\tAttempted Information Leak\t2\n';
+
+export const JSON_SSHDICT =
+  '{"id":"4179523","timestamp":"2025-11-03 15:15:02","type":"SSHDICT","typeDesc":"SSH attack","severity":"High","source":"203.0.113.45","targets":"198.51.100.10","detail":"Attack from a single attacker has been detected. …","perspective":"Security Issues","netFlowSource":"WAN","userIdentity":""}\n';
+
+/** The standard sample as a manual "Initiate response" run: perspective and priority empty (§2). */
+export const MANUAL_RUN = replaceField(STANDARD_SSHDICT, { 5: ' ', 6: ' ' });
+
+/** Replaces tab-separated fields by index, keeping the line terminator. */
+export function replaceField(line: string, changes: Record<number, string>): string {
+  const [body, terminator] = line.endsWith('\n') ? [line.slice(0, -1), '\n'] : [line, ''];
+  const fields = body.split('\t');
+  for (const [index, value] of Object.entries(changes)) fields[Number(index)] = value;
+  return fields.join('\t') + terminator;
+}
+
+/** A line without its terminator, as the forwarder posts it. */
+export function unterminated(line: string): string {
+  return line.replace(/\r?\n$/, '');
+}
