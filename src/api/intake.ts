@@ -1,0 +1,135 @@
+/**
+ * What the webhook does with parsed ADS events, in two phases so that nothing is half-done:
+ *  1. plan: every event through the intake policy (`decide`) and every IP through the safety policy
+ *     (`BlockService.checkIp`). Pure validation, nothing is started.
+ *  2. execute: one `BlockService.block` per (event, IP). A retried delivery of the same event is a no-op in
+ *     the block workflow (it dedups on the event id), so re-sending a whole batch after a failure is safe.
+ */
+import type { AdsEvent } from '../ads/event';
+import { decide, IgnoreRule, IntakePolicy } from '../ads/decision';
+import { BlockError, BlockRequest, BlockResult, BlockService } from '../blocks/service';
+import type { EventOutcome } from '../../workflows/messages';
+
+export type IpOutcome = EventOutcome | 'rejected';
+
+export interface IpResult {
+  ip: string;
+  /** Across targets, the most consequential: started > extended > unchanged > duplicate. */
+  outcome: IpOutcome;
+  /** Why it was rejected (`ip-private`, `ip-allowlisted`, ...). */
+  code?: string;
+  reason?: string;
+  targets?: BlockResult[];
+}
+
+export interface EventResult {
+  eventId: string;
+  kind: AdsEvent['kind'];
+  method: string;
+  priority?: string;
+  /** Blocked events: the most consequential IP outcome (`rejected` only when every IP was). */
+  outcome: IpOutcome | 'ignored';
+  /** Whose address the method blocks: the source, or the targets (DOS). */
+  role?: 'source' | 'targets';
+  /** The intake rule that ignored the event. */
+  rule?: IgnoreRule;
+  reason?: string;
+  ips?: IpResult[];
+}
+
+interface BlockJob {
+  result: IpResult;
+  request: BlockRequest;
+}
+
+export interface IntakePlan {
+  results: EventResult[];
+  jobs: BlockJob[];
+}
+
+/** Phase 1: decide and validate every event and IP. Throws nothing for bad data: it becomes a result. */
+export function planIntake(events: readonly AdsEvent[], blocks: BlockService, intake: IntakePolicy): IntakePlan {
+  const plan: IntakePlan = { results: [], jobs: [] };
+  for (const e of events) {
+    const base = { eventId: e.id, kind: e.kind, method: e.method, ...(e.priority ? { priority: e.priority } : {}) };
+    const decision = decide(e, intake);
+    if (decision.action === 'ignore') {
+      plan.results.push({ ...base, outcome: 'ignored', rule: decision.rule, reason: decision.reason });
+      continue;
+    }
+    const ips = decision.ips.map((ip) => planIp(ip, e, decision.role, blocks, plan.jobs));
+    plan.results.push({ ...base, outcome: 'rejected', role: decision.role, ips });
+  }
+  return plan;
+}
+
+function planIp(ip: string, e: AdsEvent, role: 'source' | 'targets', blocks: BlockService, jobs: BlockJob[]): IpResult {
+  try {
+    const canonical = blocks.checkIp(ip).ip;
+    const result: IpResult = { ip: canonical, outcome: 'rejected' }; // until phase 2 says otherwise
+    jobs.push({ result, request: blockRequest(canonical, e, role) });
+    return result;
+  } catch (err) {
+    if (!(err instanceof BlockError)) throw err;
+    return { ip, outcome: 'rejected', code: err.code, reason: err.message };
+  }
+}
+
+function blockRequest(ip: string, e: AdsEvent, role: 'source' | 'targets'): BlockRequest {
+  const who = role === 'targets' ? 'named as a target' : 'source';
+  return {
+    ip,
+    reason: `${e.kind.toUpperCase()} ${e.method} event ${e.id}${e.priority ? ` (${e.priority})` : ''}: ${who}`,
+    actor: 'ads',
+    event: { id: eventRefId(e), method: e.method, severity: e.priority },
+  };
+}
+
+/**
+ * The id the block workflow dedups on. ADS and IDS number their events independently, so an IDS id gets a
+ * prefix: ADS event 88812 and IDS event 88812 are different events.
+ */
+export function eventRefId(e: Pick<AdsEvent, 'id' | 'kind'>): string {
+  return e.kind === 'ids' ? `ids:${e.id}` : e.id;
+}
+
+/**
+ * Phase 2: runs the block jobs, at most `concurrency` at a time, and the jobs of one IP in order (so that
+ * "started" goes to the first event that names it). BlockErrors (e.g. a block being lifted right now)
+ * reject that IP; anything else (Temporal gone) propagates and fails the request, which may be retried.
+ */
+export async function executeIntake(plan: IntakePlan, blocks: BlockService, concurrency: number): Promise<EventResult[]> {
+  const byIp = new Map<string, BlockJob[]>();
+  for (const job of plan.jobs) byIp.set(job.result.ip, [...(byIp.get(job.result.ip) ?? []), job]);
+  await inPool([...byIp.values()], concurrency, async (jobs) => {
+    for (const job of jobs) await runJob(job, blocks);
+  });
+  for (const r of plan.results) if (r.ips) r.outcome = mostConsequential(r.ips.map((i) => i.outcome));
+  return plan.results;
+}
+
+async function runJob(job: BlockJob, blocks: BlockService): Promise<void> {
+  try {
+    const targets = await blocks.block(job.request);
+    job.result.outcome = mostConsequential(targets.map((t) => t.outcome));
+    job.result.targets = targets;
+  } catch (err) {
+    if (!(err instanceof BlockError)) throw err;
+    Object.assign(job.result, { outcome: 'rejected', code: err.code, reason: err.message });
+  }
+}
+
+const RANK: readonly IpOutcome[] = ['started', 'extended', 'unchanged', 'duplicate', 'rejected'];
+
+function mostConsequential(outcomes: readonly IpOutcome[]): IpOutcome {
+  return RANK.find((o) => outcomes.includes(o)) ?? 'rejected';
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first failure rejects (the rest finish on their own). */
+async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}

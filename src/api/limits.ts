@@ -1,0 +1,49 @@
+/**
+ * Hard limits of the HTTP API. They bound what one request can cost us, so that a misbehaving or hostile
+ * sender cannot take the service (or Temporal behind it) down.
+ */
+import type { Env } from '../config';
+
+export interface ApiLimits {
+  /** Webhook body, after decompression (413 beyond). */
+  maxWebhookBytes: number;
+  /** Items (events and raw lines) per webhook request (413 beyond). */
+  maxEvents: number;
+  /** Webhook requests per minute per source IP (429 beyond). */
+  webhookPerMinute: number;
+  /** REST request bodies are small JSON objects. */
+  maxRestBytes: number;
+  /** Block operations in flight for one webhook request. */
+  blockConcurrency: number;
+  /** How long a Temporal reachability probe may take before we answer 503. */
+  temporalProbeMs: number;
+  /** A successful probe is trusted this long (a probe per request would double the load on Temporal). */
+  temporalProbeCacheMs: number;
+  /** How long /readyz waits for each firewall's status call. */
+  firewallProbeMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
+  maxWebhookBytes: 1024 * 1024,
+  maxEvents: 500,
+  webhookPerMinute: 600,
+  maxRestBytes: 64 * 1024,
+  blockConcurrency: 16,
+  temporalProbeMs: 2000,
+  temporalProbeCacheMs: 2000,
+  firewallProbeMs: 3000,
+});
+
+/**
+ * The limits an operator may set through the environment: `WEBHOOK_RATE_LIMIT` (requests per minute per
+ * source IP). Throws on a value that is not a positive integer, like the rest of the configuration.
+ */
+export function limitsFromEnv(env: Env = process.env): ApiLimits {
+  const raw = env.WEBHOOK_RATE_LIMIT;
+  if (raw === undefined || raw === '') return { ...DEFAULT_LIMITS };
+  const perMinute = Number(raw);
+  if (!Number.isInteger(perMinute) || perMinute < 1) {
+    throw new Error(`WEBHOOK_RATE_LIMIT=${JSON.stringify(raw)}: expected a positive integer (requests per minute per source IP)`);
+  }
+  return { ...DEFAULT_LIMITS, webhookPerMinute: perMinute };
+}
