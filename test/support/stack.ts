@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import type { blockWorkflow } from '../../workflows/block';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
@@ -38,7 +38,17 @@ export interface StackOptions {
   firewallTimeoutMs?: number;
 }
 
+/** The SDK logs every activity at INFO: keep test output to errors (once per process; a 2nd install throws). */
+function quietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // already installed by an earlier test file in this process
+  }
+}
+
 export async function startStack(o: StackOptions): Promise<Stack> {
+  quietRuntime();
   const env =
     o.server === 'time-skipping'
       ? await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } })

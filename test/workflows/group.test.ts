@@ -2,7 +2,8 @@
  * The group entity under load, on a real dev server and the emulator: no lost updates, batching, capacity
  * with rotation of the oldest, and convergence through firewall faults.
  */
-import { addressObjectName, BlockStatus, cancelSignal, groupStatusQuery, groupWorkflowId, statusQuery } from '../../workflows/messages';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { addressObjectName, BlockStatus, cancelSignal, cancelUpdate, ExtendRequest, extendUpdate, groupStatusQuery, groupWorkflowId, statusQuery } from '../../workflows/messages';
 import { blockInput, eventually, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
 
 let stack: Stack;
@@ -27,8 +28,7 @@ async function groupMembers(): Promise<string[]> {
   return (await stack.firewall.getGroup('ipv4', GROUP4))?.members ?? [];
 }
 function writes(kind: string): number {
-  const counters = stack.emulator.state.counters as { writes: Record<string, number> };
-  return counters.writes[kind] ?? 0;
+  return stack.emulator.state.counters.writes[kind] ?? 0;
 }
 async function cancelAll(list: string[]): Promise<void> {
   await Promise.all(
@@ -53,8 +53,11 @@ test('200 concurrent joins: exact final member list, far fewer group writes than
   expect(groupWrites).toBeGreaterThan(0);
   expect(groupWrites).toBeLessThanOrEqual(20); // 200 joins batched into a handful of PUTs
   console.log(`200 joins -> ${groupWrites} group writes (ratio ${(groupWrites / 200).toFixed(3)})`);
-  const statuses = await Promise.all(list.slice(0, 10).map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)));
-  expect(statuses.every((s) => s.state === 'active')).toBe(true);
+  // Every block learns that it is enforced (the group's reply signal): all 200 read `active`.
+  await eventually(async () => {
+    const statuses = await Promise.all(list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)));
+    return statuses.every((st) => st.state === 'active');
+  }, 30_000, 'all active');
   await cancelAll(list);
 });
 
@@ -112,6 +115,27 @@ test('a firewall answering 500s, resets and hangs for a while: blocks and unbloc
   await Promise.all(list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).signal(cancelSignal, { reason: 'test', actor: 'test' })));
   await new Promise((r) => setTimeout(r, 3000));
   stack.emulator.setFaults({ error500Rate: 0, resetRate: 0 });
-  await eventually(async () => (await groupMembers()).join() === 'none', 120_000, 'all unblocked');
+  const results: BlockStatus[] = await Promise.all(list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).result()));
+  expect(results.map((r) => r.state)).toEqual(list.map(() => 'cancelled'));
+  expect(await groupMembers()).toEqual(['none']);
   for (const ip of list) expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
+});
+
+test('invalid extends are refused by the Update validator and leave the block as it was', async () => {
+  const ip = '203.0.113.60';
+  const handle = await startBlock(stack, blockInput(ip, { ttlMs: DAY }));
+  await eventually(async () => (await groupMembers()).includes(addressObjectName(ip)), 30_000, 'member');
+  const before = await handle.query(statusQuery);
+  const refusal = (req: ExtendRequest) =>
+    handle.executeUpdate(extendUpdate, { args: [req] }).then(() => 'accepted', (e: WorkflowUpdateFailedError) => String(e.cause?.message));
+  expect(await refusal({ untilMs: Date.parse(before.expiresAt), actor: 'op' })).toMatch(/not after the current one/);
+  expect(await refusal({ byMs: 365 * DAY, actor: 'op' })).toMatch(/maximum block time/);
+  expect(await refusal({ actor: 'op' })).toMatch(/exactly one/);
+  expect(await refusal({ byMs: 60_000, untilMs: Date.parse(before.expiresAt) + 1, actor: 'op' })).toMatch(/exactly one/);
+  const after = await handle.query(statusQuery);
+  expect(after.expiresAt).toBe(before.expiresAt);
+  expect(after.extensions).toEqual([]);
+  await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'done', actor: 'test' }] });
+  expect(await refusal({ byMs: 60_000, actor: 'op' })).toMatch(/cancelled: nothing to extend/);
+  expect((await handle.result()).state).toBe('cancelled');
 });
