@@ -1,5 +1,5 @@
 /**
- * Determinism guard: histories recorded from earlier versions of the workflows (test/fixtures/histories)
+ * Determinism guard: histories recorded from earlier versions of the workflows (test/fixtures/histories, protobuf)
  * must replay on the current code. A change that would break running blocks fails here — then it needs
  * `patched()` (see README, "Changing workflows").
  *
@@ -9,11 +9,13 @@
 import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { groupWorkflowId, cancelUpdate, extendUpdate } from '../../workflows/messages';
 import { blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+// Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in 1.24's dependency tree.
+const History = temporal.api.history.v1.History;
 
 async function record(): Promise<void> {
   const stack = await startStack({ server: 'time-skipping' });
@@ -34,7 +36,7 @@ async function record(): Promise<void> {
     mkdirSync(DIR, { recursive: true });
     for (const id of ['block:fw1:203.0.113.101', 'block:fw1:203.0.113.102', 'block:fw1:203.0.113.103', groupWorkflowId(TARGET, GROUP4)]) {
       const history = await stack.client.workflow.getHandle(id).fetchHistory();
-      writeFileSync(path.join(DIR, `${id.replace(/[:]/g, '_')}.json`), historyToJSON(history));
+      writeFileSync(path.join(DIR, `${id.replace(/[:]/g, '_')}.pb`), History.encode(history).finish());
     }
   } finally {
     await stack.stop();
@@ -43,11 +45,11 @@ async function record(): Promise<void> {
 
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
-  const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+  const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(4);
   for (const file of files) {
-    const history = historyFromJSON(JSON.parse(readFileSync(path.join(DIR, file), 'utf8')));
-    const workflowId = file.replace(/\.json$/, '');
+    const history = History.decode(readFileSync(path.join(DIR, file)));
+    const workflowId = file.replace(/\.pb$/, '');
     await Worker.runReplayHistory({ workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH! }, replayName: workflowId }, history, workflowId);
   }
 });
