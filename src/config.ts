@@ -9,8 +9,8 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './duration';
-import { DEFAULT_IP_POLICY, IpPolicy, parseCidrList } from './policy/ip-policy';
-import { DEFAULT_INTAKE_POLICY, IntakePolicy } from './ads/decision';
+import { assertValidIpPolicy, DEFAULT_IP_POLICY, IpPolicy, parseCidrList } from './policy/ip-policy';
+import { DEFAULT_INTAKE_POLICY, IntakePolicy, validateIntakePolicy } from './ads/decision';
 import { parsePriority } from './ads/event';
 
 export type Env = Record<string, string | undefined>;
@@ -32,7 +32,7 @@ export interface TargetConfig {
 export interface Config {
   dataDir: string;
   temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number; port: number };
-  api: { host: string; port: number; webhookSecret: string; readToken: string; writeToken: string };
+  api: { host: string; port: number; webhookSecret: string; readToken: string; writeToken: string; webhookRateLimit: number };
   targets: TargetConfig[];
   emulator: { port: number; token: string; groupLimit: number; version: string };
   block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number };
@@ -191,6 +191,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       webhookSecret: secretFrom(r, 'WEBHOOK_SECRET', stored),
       readToken: secretFrom(r, 'API_READ_TOKEN', stored),
       writeToken: secretFrom(r, 'API_WRITE_TOKEN', stored),
+      webhookRateLimit: r.int('WEBHOOK_RATE_LIMIT', 600, 1, 1_000_000),
     },
     targets: [],
     emulator,
@@ -228,6 +229,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   config.ipPolicy.maxPrefixV4 = r.int('MAX_PREFIX_V4', config.ipPolicy.maxPrefixV4, 8, 32);
   config.ipPolicy.maxPrefixV6 = r.int('MAX_PREFIX_V6', config.ipPolicy.maxPrefixV6, 16, 128);
 
+  r.check('BLOCK_SOURCE_METHODS', () => validateIntakePolicy(config.intake));
+  r.check('ALLOWLIST / MAX_PREFIX_*', () => assertValidIpPolicy(config.ipPolicy));
   config.targets = readTargets(r, emulator);
   // Never block the firewalls themselves: their management addresses join the allowlist.
   for (const t of config.targets) {

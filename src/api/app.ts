@@ -13,7 +13,7 @@ import { blocksRouter } from './blocks';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
 import { healthRouter } from './health';
-import { ApiLimits, limitsFromEnv } from './limits';
+import { ApiLimits, DEFAULT_LIMITS } from './limits';
 import { ApiMetrics, sharedMetrics, visibilityBlockCounter } from './metrics';
 import { openApiDocument } from './openapi';
 import { TemporalGate } from './temporal-gate';
@@ -32,7 +32,7 @@ export interface ApiDeps {
 }
 
 export function createApp(deps: ApiDeps): express.Express {
-  const limits: ApiLimits = { ...limitsFromEnv(), ...deps.limits };
+  const limits: ApiLimits = { ...DEFAULT_LIMITS, webhookPerMinute: deps.config.api.webhookRateLimit, ...deps.limits };
   const metrics = deps.metrics ?? sharedMetrics();
   const gate = new TemporalGate(deps.temporal, limits.temporalProbeMs, limits.temporalProbeCacheMs);
   metrics.watchBlocks(visibilityBlockCounter(deps.temporal, deps.config.targets, limits.temporalProbeMs));

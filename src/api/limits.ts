@@ -2,8 +2,6 @@
  * Hard limits of the HTTP API. They bound what one request can cost us, so that a misbehaving or hostile
  * sender cannot take the service (or Temporal behind it) down.
  */
-import type { Env } from '../config';
-
 export interface ApiLimits {
   /** Webhook body, after decompression (413 beyond). */
   maxWebhookBytes: number;
@@ -33,17 +31,3 @@ export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
   temporalProbeCacheMs: 2000,
   firewallProbeMs: 3000,
 });
-
-/**
- * The limits an operator may set through the environment: `WEBHOOK_RATE_LIMIT` (requests per minute per
- * source IP). Throws on a value that is not a positive integer, like the rest of the configuration.
- */
-export function limitsFromEnv(env: Env = process.env): ApiLimits {
-  const raw = env.WEBHOOK_RATE_LIMIT;
-  if (raw === undefined || raw === '') return { ...DEFAULT_LIMITS };
-  const perMinute = Number(raw);
-  if (!Number.isInteger(perMinute) || perMinute < 1) {
-    throw new Error(`WEBHOOK_RATE_LIMIT=${JSON.stringify(raw)}: expected a positive integer (requests per minute per source IP)`);
-  }
-  return { ...DEFAULT_LIMITS, webhookPerMinute: perMinute };
-}

@@ -85,7 +85,7 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
   return {
     dataDir: '/nonexistent',
     temporal: { namespace: 'default', taskQueue: w.taskQueue, uiPort: 0, port: 0 },
-    api: { host: '127.0.0.1', port: 0, webhookSecret: secrets.webhook, readToken: secrets.read, writeToken: secrets.write },
+    api: { host: '127.0.0.1', port: 0, webhookSecret: secrets.webhook, readToken: secrets.read, writeToken: secrets.write, webhookRateLimit: 100_000 },
     targets: [
       {
         name: TARGET,
