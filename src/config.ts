@@ -89,9 +89,11 @@ class Reader {
     this.problems.push(`${name}=${JSON.stringify(raw)}: expected true or false`);
     return fallback;
   }
-  duration(name: string, fallback: string): number {
+  duration(name: string, fallback: string, allowZero = false): number {
+    const text = this.str(name, fallback);
+    if (allowZero && /^\s*0+\s*[a-z]*\s*$/i.test(text)) return 0;
     try {
-      return parseDuration(this.str(name, fallback));
+      return parseDuration(text);
     } catch (err) {
       this.problems.push(`${name}: ${(err as Error).message}`);
       return parseDuration(fallback);
@@ -198,7 +200,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     block: {
       ttlMs: r.duration('BLOCK_TTL', '6h'),
       maxTtlMs: r.duration('BLOCK_MAX_TTL', '30d'),
-      batchWindowMs: r.duration('GROUP_BATCH_WINDOW', '1s'),
+      batchWindowMs: r.duration('GROUP_BATCH_WINDOW', '0s', true),
     },
     intake: { ...DEFAULT_INTAKE_POLICY },
     ipPolicy: { ...DEFAULT_IP_POLICY },

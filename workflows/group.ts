@@ -58,8 +58,10 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
 
   for (;;) {
     await wf.condition(() => ops.length > 0 || resync);
-    // Debounce: let the rest of a burst arrive so that one write carries it.
-    await wf.sleep(input.batchWindowMs);
+    // Batching needs no timer: while one write is in flight, the next joins pile up and go out together in
+    // the next tick (group commit), so a burst costs few writes and a lone join waits for nothing. An
+    // optional debounce trades latency for even fewer writes.
+    if (input.batchWindowMs > 0) await wf.sleep(input.batchWindowMs);
     const batch = ops.splice(0);
     resync = false;
     const replies = applyOps(batch, members, input.capacity, stats);

@@ -149,7 +149,7 @@ export interface GroupInput {
   family: AddressFamily;
   /** Members the firewall group may hold, the placeholder included. */
   capacity: number;
-  /** Debounce: how long a tick waits for more joins/leaves before one firewall write. */
+  /** Optional debounce (0 = none): how long a tick waits for more joins/leaves before its firewall write. */
   batchWindowMs: number;
   carried?: GroupCarry;
 }

@@ -96,7 +96,7 @@ export function blockInput(ip: string, over: Partial<BlockInput> = {}): BlockInp
     ip,
     family: ip.includes(':') ? 'ipv6' : 'ipv4',
     group: ip.includes(':') ? GROUP6 : GROUP4,
-    groupSettings: { capacity: 600, batchWindowMs: 1000 },
+    groupSettings: { capacity: 600, batchWindowMs: 0 },
     ttlMs: 3_600_000,
     maxTtlMs: 30 * 86_400_000,
     reason: 'test',

@@ -26,7 +26,7 @@ const isMember = (ip: string, group = GROUP4) => async () => (await members(grou
 function service(): BlockService {
   return new BlockService(stack.client, {
     targets: [{ name: TARGET, url: stack.emulator.url, token: stack.emulator.token, vdom: 'root', groups: { ipv4: GROUP4, ipv6: GROUP6 }, capacity: 600, tlsInsecure: false }],
-    block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 1000 },
+    block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0 },
     ipPolicy: DEFAULT_IP_POLICY,
     temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
   });
