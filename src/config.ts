@@ -177,7 +177,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     version: r.str('FORTIOS_EMULATOR_VERSION', 'v7.0.15'),
   };
   const temporalAddress = r.opt('TEMPORAL_ADDRESS');
-  const temporalPort = temporalAddress ? Number(temporalAddress.split(':').pop()) || 7233 : 7233;
+  // The bundled dev server's frontend port (ignored when TEMPORAL_ADDRESS points at another server).
+  const temporalPort = r.int('TEMPORAL_PORT', 7233, 1, 65535);
   const config: Config = {
     dataDir,
     temporal: {
