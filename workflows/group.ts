@@ -27,6 +27,13 @@ import {
 } from './messages';
 
 
+/**
+ * Bounds one tick, so that its replies stay under the server's 2,000 pending outgoing signals and the
+ * continue-as-new check runs between ticks even during a burst of thousands of joins.
+ */
+const MAX_OPS_PER_TICK = 1000;
+const REPLY_CHUNK = 500;
+
 interface Replies {
   joined: JoinRequest[];
   left: LeaveRequest[];
@@ -62,7 +69,7 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
     // the next tick (group commit), so a burst costs few writes and a lone join waits for nothing. An
     // optional debounce trades latency for even fewer writes.
     if (input.batchWindowMs > 0) await wf.sleep(input.batchWindowMs);
-    const batch = ops.splice(0);
+    const batch = ops.splice(0, MAX_OPS_PER_TICK);
     resync = false;
     const replies = applyOps(batch, members, input.capacity, stats);
     await writeMembers(input, members, stats);
@@ -115,13 +122,14 @@ async function writeMembers(input: GroupInput, members: Map<string, GroupMember>
   }
 }
 
-/** Replies go out in parallel; a block workflow that is gone no longer needs its answer. */
+/** Replies go out in parallel chunks; a block workflow that is gone no longer needs its answer. */
 async function sendReplies(r: Replies): Promise<void> {
-  const send = <T>(id: string, signal: wf.SignalDefinition<[T]>, arg: T) =>
+  const send = <T>(id: string, signal: wf.SignalDefinition<[T]>, arg: T) => () =>
     wf.getExternalWorkflowHandle(id).signal(signal, arg).catch(() => undefined);
-  await Promise.all([
+  const all = [
     ...r.joined.map((j) => send(j.blockWorkflowId, joinedSignal, { member: j.member })),
     ...r.left.map((l) => send(l.blockWorkflowId, leftSignal, { member: l.member })),
     ...r.evicted.map((e) => send(e.blockWorkflowId, evictedSignal, { member: e.member, reason: 'group at capacity: oldest block rotated out' })),
-  ]);
+  ];
+  for (let i = 0; i < all.length; i += REPLY_CHUNK) await Promise.all(all.slice(i, i + REPLY_CHUNK).map((s) => s()));
 }
