@@ -9,7 +9,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import { checkIp, IpPolicy } from '../src/policy/ip-policy';
+import { checkIp, RESERVED_ONLY_POLICY } from '../src/policy/ip-policy';
 import { firewall, temporal } from './activity-options';
 import {
   addressObjectName,
@@ -38,8 +38,6 @@ import {
   statusQuery,
 } from './messages';
 
-/** Syntax and always-reserved ranges only: the configurable policy (allowlist…) is applied by the activity. */
-const SYNTAX_ONLY: IpPolicy = { allowlist: [], allowPrivate: true, maxPrefixV4: 0, maxPrefixV6: 0 };
 const KEEP_EVENTS = 50;
 const KEEP_EXTENSIONS = 50;
 const SEARCHABLE_EVENT_IDS = 20;
@@ -98,7 +96,8 @@ class Block {
 
   // ------------------------------------------------------------------ lifecycle steps
   private async apply(): Promise<void> {
-    const verdict = checkIp(this.input.ip, SYNTAX_ONLY);
+    // The configurable policy (allowlist…) is applied by the ensureAddress activity with the worker's configuration.
+    const verdict = checkIp(this.input.ip, RESERVED_ONLY_POLICY);
     if (!verdict.ok || verdict.ip !== this.input.ip) {
       return this.reject(verdict.ok ? `"${this.input.ip}" is not in canonical form (${verdict.ip})` : verdict.reason);
     }

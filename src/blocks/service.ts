@@ -9,7 +9,7 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
-import { checkIp, IpCheck } from '../policy/ip-policy';
+import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { blockWorkflow } from '../../workflows/block';
 import {
   BlockInput,
@@ -214,16 +214,15 @@ export class BlockService {
   }
 
   private cidrFilter(ip: string): { exact?: string; contains: (candidate: string) => boolean } {
-    const v = checkIp(ip, { allowlist: [], allowPrivate: true, maxPrefixV4: 0, maxPrefixV6: 0 });
-    if (!v.ok) throw new BlockError(400, 'bad-filter', `ip filter: ${v.reason}`);
-    if (!v.cidr.endsWith(v.family === 'ipv4' ? '/32' : '/128')) return { contains: (c) => cidrContains(v.cidr, c) };
-    return { exact: v.ip, contains: (c) => c === v.ip };
+    const c = this.canonical(ip);
+    return c.includes('/') ? { contains: (x) => cidrContains(c, x) } : { exact: c, contains: (x) => x === c };
   }
 
+  /** Syntax only: unblocking or reading must work whatever the policy says today. */
   private canonical(ip: string): string {
-    const v = checkIp(ip, { allowlist: [], allowPrivate: true, maxPrefixV4: 0, maxPrefixV6: 0 });
-    if (!v.ok) throw new BlockError(400, `ip-${v.code}`, v.reason, { ip });
-    return v.ip;
+    const c = canonicalIp(ip);
+    if (!c) throw new BlockError(400, 'ip-invalid', `"${ip}" is not an IP address or CIDR block`, { ip });
+    return c;
   }
 
   private oneTarget(name?: string): TargetConfig {

@@ -29,6 +29,17 @@ export const DEFAULT_IP_POLICY: Readonly<IpPolicy> = Object.freeze({
   maxPrefixV6: 128,
 });
 
+/**
+ * Syntax and the always-reserved ranges only, nothing configurable: for code that has no configuration
+ * (the block workflow's own check; the worker applies the full policy right before the firewall call).
+ */
+export const RESERVED_ONLY_POLICY: Readonly<IpPolicy> = Object.freeze({
+  allowlist: Object.freeze([]) as readonly string[],
+  allowPrivate: true,
+  maxPrefixV4: 0,
+  maxPrefixV6: 0,
+});
+
 export type IpRejectCode =
   | 'invalid'
   | 'reserved'
