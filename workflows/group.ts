@@ -63,6 +63,8 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
     stats,
   }));
 
+  // The previous tick's replies travel while the next write is in flight: one round trip less per tick.
+  let replying: Promise<void> = Promise.resolve();
   for (;;) {
     await wf.condition(() => ops.length > 0 || resync);
     // Batching needs no timer: while one write is in flight, the next joins pile up and go out together in
@@ -73,9 +75,11 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
     resync = false;
     const replies = applyOps(batch, members, input.capacity, stats);
     await writeMembers(input, members, stats);
-    await sendReplies(replies);
+    await replying; // one tick of replies at a time keeps outgoing signals under the server's limit
+    replying = sendReplies(replies);
 
     if (wf.workflowInfo().continueAsNewSuggested) {
+      await replying;
       await wf.condition(wf.allHandlersFinished);
       await wf.continueAsNew<typeof groupWorkflow>({ ...input, carried: { members: [...members.values()], pending: ops.splice(0), stats } });
     }
