@@ -52,6 +52,7 @@ async function start(): Promise<void> {
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so that clean-up reaches the dev server it starts
   });
   proc.stdout!.on('data', (d) => (output += d));
   proc.stderr!.on('data', (d) => (output += d));
@@ -60,9 +61,14 @@ async function start(): Promise<void> {
 
 async function stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
   if (!proc || proc.exitCode !== null) return proc?.exitCode ?? null;
-  const exited = new Promise<number | null>((resolve) => proc!.once('exit', (code) => resolve(code)));
-  proc.kill(signal);
-  return exited;
+  const child = proc;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  // A stop that hangs must not leave the stack behind: kill the whole process group.
+  const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 20_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
 }
 
 function forward(line: string): number {
@@ -97,7 +103,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await stop('SIGKILL');
+  await stop('SIGINT');
 });
 
 test('on a fresh data directory: ready within 60 s, Web UI up, search attributes registered, secrets printed once', async () => {
