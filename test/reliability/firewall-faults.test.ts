@@ -1,0 +1,250 @@
+/**
+ * Reliability under a misbehaving firewall (issue "Proof under fire"): a real dev server, the FortiOS
+ * emulator over a real socket, our in-process worker. Each scenario uses its own address group (and IP
+ * range) and ends by asserting the exact firewall state: members, `ads-*` address objects, how every block
+ * ended, one workflow per IP.
+ */
+import { addressObjectName, groupStatusQuery, groupWorkflowId, ReconcileReport, reconcileWorkflowId } from '../../workflows/messages';
+import type { reconcileWorkflow } from '../../workflows/reconcile';
+import { blockInput, eventually, Stack, startStack, TARGET } from '../support/stack';
+import {
+  cancelBlocks,
+  Ctx,
+  expectActive,
+  expectEnded,
+  expectFirewallConverges,
+  expectOneExecutionEach,
+  handle,
+  ips,
+  names,
+  since,
+  sleep,
+  startBlock,
+  view,
+  watchGroupSize,
+} from './convergence';
+
+const DAY = 86_400_000;
+const G_OUTAGE = 'rel-outage';
+const G_SLOW = 'rel-slow';
+const G_RECONCILE = 'rel-reconcile';
+const G_CAPACITY = 'rel-capacity';
+const ALL_METHODS = (ms: number) => ({ GET: ms, POST: ms, PUT: ms, DELETE: ms });
+
+let stack: Stack;
+let ctx: Ctx;
+/** IPs started by the running test: cancelled in afterEach so that a failure does not leak into the next test. */
+let started: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({
+    server: 'dev',
+    // The client gives up after 1 s: slow answers are timeouts (scenario 4).
+    firewallTimeoutMs: 1000,
+    emulator: { groups: { ipv4: [G_OUTAGE, G_SLOW, G_RECONCILE, G_CAPACITY], ipv6: ['ads-blocked6'] } },
+  });
+  ctx = { client: stack.client, taskQueue: stack.taskQueue, firewall: stack.firewall };
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+afterEach(async () => {
+  stack.emulator.setFaults({ latencyMs: ALL_METHODS(0), jitterMs: 0, error500Rate: 0, hangRate: 0, resetRate: 0, unavailableRate: 0, outageUntil: 0 });
+  // Best effort: a failed test must not leave blocks that break the next test's exact assertions.
+  const leftovers = started;
+  started = [];
+  await Promise.all(leftovers.map((ip) => handle(ctx, ip).signal('cancel', { reason: 'cleanup', actor: 'test' }).catch(() => undefined)));
+  await eventually(async () => (await Promise.all(leftovers.map(async (ip) => (await handle(ctx, ip).describe()).status.name !== 'RUNNING'))).every(Boolean), 60_000).catch(() => undefined);
+});
+
+function begin(list: string[], group: string, over: Parameters<typeof blockInput>[1] = {}) {
+  started.push(...list);
+  return Promise.all(list.map((ip) => startBlock(ctx, blockInput(ip, { group, ttlMs: DAY, ...over }))));
+}
+
+test('a 30 s firewall outage in the middle of a burst of 100 blocks and 50 unblocks: everything converges', async () => {
+  const t0 = Date.now();
+  const all = ips(100, 71);
+  const [first, second] = [all.slice(0, 50), all.slice(50)];
+  const cancelled = [...first.slice(0, 25), ...second.slice(0, 25)];
+  const live = [...first.slice(25), ...second.slice(25)];
+
+  await begin(first, G_OUTAGE);
+  // Mid-burst: some of the first half are already on the firewall when it goes down.
+  await eventually(async () => (await view(stack.firewall, G_OUTAGE)).members.some((m) => m.startsWith('ads-')), 30_000, 'first members');
+  const outageEnds = Date.now() + 30_000;
+  stack.emulator.setFaults({ outageUntil: outageEnds });
+  await begin(second, G_OUTAGE);
+  await sleep(2000);
+  await cancelBlocks(ctx, cancelled); // unblocks during the outage: half of them for blocks never applied yet
+  await sleep(outageEnds - Date.now());
+  const injected = stack.emulator.state.counters.injected.unavailable ?? 0;
+  expect(injected).toBeGreaterThan(20); // the outage did bite: many calls were refused and retried
+
+  await expectFirewallConverges(stack.firewall, G_OUTAGE, live, 120_000);
+  console.log(`outage: converged ${since(outageEnds)} after the outage ended (${injected} calls refused)`);
+  await expectEnded(ctx, cancelled, 'cancelled', 60_000);
+  await expectActive(ctx, live);
+  await expectOneExecutionEach(ctx, all);
+
+  // Unblocking the rest after the recovery leaves nothing behind.
+  await cancelBlocks(ctx, live);
+  await expectEnded(ctx, live, 'cancelled', 60_000);
+  await expectFirewallConverges(stack.firewall, G_OUTAGE, [], 30_000);
+  console.log(`outage scenario: ${since(t0)}`);
+}, 240_000);
+
+test('a slow firewall (latency over the client timeout) plus random 500s and resets: converges afterwards', async () => {
+  const t0 = Date.now();
+  const all = ips(30, 74);
+  const cancelled = all.slice(0, 10);
+  const live = all.slice(10);
+  const injected = () => {
+    const { error500 = 0, reset = 0 } = stack.emulator.state.counters.injected;
+    return error500 + reset;
+  };
+  const injectedBefore = injected();
+
+  // Every call takes 1.5 s against a 1 s client timeout; some of those that do answer fail.
+  stack.emulator.setFaults({ latencyMs: ALL_METHODS(1500), error500Rate: 0.15, resetRate: 0.1 });
+  await begin(all, G_SLOW);
+  // The timeouts are real: an activity is being retried after a client-side timeout.
+  await eventually(async () => {
+    const d = await handle(ctx, all[0]).describe();
+    return d.raw.pendingActivities?.some((a) => (a.attempt ?? 0) >= 2 && /timed out/.test(a.lastFailure?.message ?? ''));
+  }, 30_000, 'an activity retried after a client timeout');
+  await cancelBlocks(ctx, cancelled);
+  await sleep(3000);
+  // Fast again, but still failing at random for a while.
+  stack.emulator.setFaults({ latencyMs: ALL_METHODS(0), error500Rate: 0.25, resetRate: 0.1 });
+  await sleep(4000);
+  stack.emulator.setFaults({ error500Rate: 0, resetRate: 0 });
+
+  await expectFirewallConverges(stack.firewall, G_SLOW, live, 120_000);
+  await expectEnded(ctx, cancelled, 'cancelled', 60_000);
+  await expectActive(ctx, live);
+  await expectOneExecutionEach(ctx, all);
+
+  // Unblocking the rest while the firewall fails a third of its calls: leaves and deletes are retried, none lost.
+  const injectedMid = injected();
+  stack.emulator.setFaults({ error500Rate: 0.25, resetRate: 0.1 });
+  await cancelBlocks(ctx, live);
+  await eventually(async () => (await view(stack.firewall, G_SLOW)).addresses.length === 0, 60_000, 'addresses deleted under faults').catch(() => undefined);
+  stack.emulator.setFaults({ error500Rate: 0, resetRate: 0 });
+  expect(injected() - injectedMid).toBeGreaterThan(3); // the unblocks did meet failures
+  await expectEnded(ctx, live, 'cancelled', 60_000);
+  await expectFirewallConverges(stack.firewall, G_SLOW, [], 30_000);
+  console.log(`slow-firewall scenario: ${since(t0)} (${injected() - injectedBefore} 500s/resets injected)`);
+}, 240_000);
+
+test('reconciliation repairs drift: re-adds a member removed by hand, deletes stray ads-* objects, reports both', async () => {
+  const live = ips(5, 75);
+  await begin(live, G_RECONCILE);
+  await expectFirewallConverges(stack.firewall, G_RECONCILE, live, 30_000);
+  await expectActive(ctx, live);
+
+  // Drift made by hand on the firewall: one member removed, a stray object alone, a stray object in the group.
+  const removed = addressObjectName(live[2]);
+  expect(await stack.firewall.removeGroupMember('ipv4', G_RECONCILE, removed)).toBe('removed');
+  const strayAlone = addressObjectName('75.9.9.1');
+  const strayInGroup = addressObjectName('75.9.9.2');
+  await stack.firewall.createAddress('ipv4', { name: strayAlone, subnet: '75.9.9.1/32', comment: 'made by hand' });
+  await stack.firewall.createAddress('ipv4', { name: strayInGroup, subnet: '75.9.9.2/32', comment: 'made by hand' });
+  expect(await stack.firewall.addGroupMember('ipv4', G_RECONCILE, strayInGroup)).toBe('added');
+  const drifted = await view(stack.firewall, G_RECONCILE);
+  expect(drifted.members).not.toContain(removed);
+  expect(drifted.addresses).toEqual(names([...live, '75.9.9.1', '75.9.9.2']));
+
+  const reconcile = () =>
+    stack.client.workflow.execute<typeof reconcileWorkflow>('reconcileWorkflow', {
+      workflowId: reconcileWorkflowId(TARGET),
+      taskQueue: stack.taskQueue,
+      args: [{ target: TARGET, groups: [{ group: G_RECONCILE, family: 'ipv4' }] }],
+    });
+  const report: ReconcileReport = await reconcile();
+  expect(report).toMatchObject({ target: TARGET, activeBlocks: live.length, groupsResynced: [G_RECONCILE] });
+  expect([...report.strayAddressesRemoved].sort()).toEqual([strayAlone, strayInGroup].sort());
+
+  // The group entity re-asserts its list: the removed member is back, the stray member is gone.
+  await expectFirewallConverges(stack.firewall, G_RECONCILE, live, 30_000);
+  await expectActive(ctx, live);
+  // Nothing left to repair: a second run changes nothing and says so.
+  const again = await reconcile();
+  expect(again).toMatchObject({ activeBlocks: live.length, groupsResynced: [], strayAddressesRemoved: [] });
+
+  await cancelBlocks(ctx, live);
+  await expectEnded(ctx, live, 'cancelled', 60_000);
+  await expectFirewallConverges(stack.firewall, G_RECONCILE, [], 30_000);
+}, 120_000);
+
+test('a group at capacity under a continuing attack: never over capacity, the oldest evicted and cleaned up, the newest enforced', async () => {
+  const t0 = Date.now();
+  const CAPACITY = 20;
+  const waves = Array.from({ length: 5 }, (_, w) => ips(15, 90 + w));
+  const all = waves.flat();
+  const watch = watchGroupSize(stack.emulator, G_CAPACITY);
+  try {
+    for (const wave of waves) {
+      await begin(wave, G_CAPACITY, { groupSettings: { capacity: CAPACITY, batchWindowMs: 1000 } });
+      // The newest wave is always enforced in full (15 ≤ capacity) before the next one arrives.
+      const want = new Set(names(wave));
+      await eventually(async () => (await view(stack.firewall, G_CAPACITY)).members.filter((m) => want.has(m)).length === wave.length, 60_000, 'wave enforced');
+    }
+    // Every block that joined is accounted for: 20 members, all the others evicted.
+    const members = await eventually(async () => {
+      const v = await view(stack.firewall, G_CAPACITY);
+      return v.members.length === CAPACITY && v.addresses.length === CAPACITY && v.members;
+    }, 60_000, 'group full, evicted addresses deleted');
+    const [wave4, wave5] = [waves[3], waves[4]];
+    const memberSet = new Set(members);
+    expect(wave5.every((ip) => memberSet.has(addressObjectName(ip)))).toBe(true); // the newest are members
+    const live = all.filter((ip) => memberSet.has(addressObjectName(ip)));
+    expect(live.filter((ip) => !wave5.includes(ip)).every((ip) => wave4.includes(ip))).toBe(true); // the rest from the wave before
+    const evicted = all.filter((ip) => !memberSet.has(addressObjectName(ip)));
+    expect(evicted).toHaveLength(all.length - CAPACITY);
+
+    const ended = await expectEnded(ctx, evicted, 'evicted', 60_000);
+    expect(ended.every((s) => /capacity/.test(s.evictedReason ?? ''))).toBe(true);
+    await expectActive(ctx, live);
+    await expectFirewallConverges(stack.firewall, G_CAPACITY, live, 10_000); // evicted addresses deleted, no stray
+    const g = await stack.client.workflow.getHandle(groupWorkflowId(TARGET, G_CAPACITY)).query(groupStatusQuery);
+    expect(g.members.map((m) => m.member).sort()).toEqual(names(live));
+    expect(g.stats.evictions).toBe(evicted.length);
+    await expectOneExecutionEach(ctx, all);
+    expect(watch.max()).toBe(CAPACITY); // at every write, never more than the capacity
+    console.log(`capacity scenario: ${since(t0)}; largest group seen ${watch.max()}`);
+
+    await cancelBlocks(ctx, live);
+    await expectEnded(ctx, live, 'cancelled', 60_000);
+    await expectFirewallConverges(stack.firewall, G_CAPACITY, [], 30_000);
+  } finally {
+    watch.stop();
+  }
+}, 180_000);
+
+/**
+ * KNOWN BUG, opt-in (RELIABILITY_KNOWN_BUGS=1): a group PUT that the client abandoned (timeout) still lands
+ * on a slow firewall later — after a newer PUT — and silently undoes it. Here the stale list lacks Z, so
+ * Z's block reads `active` while the firewall does not hold it, until some later group write or a
+ * reconciliation run (RECONCILE_INTERVAL, 5 min by default). Expected to fail until the group entity
+ * re-asserts its list after a write whose outcome it could not see (see the suite's report).
+ */
+const knownBug = process.env.RELIABILITY_KNOWN_BUGS ? test : test.skip;
+knownBug('a stale group PUT landing after a newer one does not leave a block unenforced', async () => {
+  const [X, Y, Z] = ['78.0.0.1', '78.0.0.2', '78.0.0.3'];
+  const G = G_SLOW;
+  await begin([X, Y], G);
+  await expectFirewallConverges(stack.firewall, G, [X, Y], 20_000);
+  await sleep(1500); // the group entity is idle
+  stack.emulator.setFaults({ latencyMs: { PUT: 5000 } }); // PUTs land 5 s late, the client gives up after 1 s
+  await cancelBlocks(ctx, [Y]); // tick: PUT [X] sent ~1.1 s from now, lands ~6 s from now
+  await sleep(2300);
+  stack.emulator.setFaults({ latencyMs: { PUT: 0 } }); // the retry of that PUT succeeds at once
+  await expectEnded(ctx, [Y], 'cancelled', 20_000);
+  await begin([Z], G); // tick: PUT [X, Z], answered at once; then the stale PUT [X] lands
+  await expectActive(ctx, [X, Z]);
+  await sleep(4000);
+  await expectFirewallConverges(stack.firewall, G, [X, Z], 15_000);
+  await cancelBlocks(ctx, [X, Z]);
+  await expectEnded(ctx, [X, Z], 'cancelled', 30_000);
+}, 90_000);
