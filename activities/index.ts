@@ -40,6 +40,9 @@ export function createActivities(deps: ActivityDeps) {
 
   /** Runs one firewall call, turning errors a retry cannot fix into non-retryable failures. */
   async function call<T>(target: string, op: string, fn: (fw: FortiOSClient) => Promise<T>): Promise<T> {
+    // A heartbeat before each call lets Temporal notice a dead worker within the heartbeat timeout instead of
+    // the whole start-to-close timeout (each call is bounded by the client's own timeout).
+    Context.current().heartbeat();
     const started = Date.now();
     try {
       const result = await fn(firewall(target));
@@ -79,7 +82,8 @@ export function createActivities(deps: ActivityDeps) {
      * operator's members are kept), with the placeholder present exactly when nothing else is. One GET and
      * at most one PUT: set-based, so a retried or repeated call converges to the same list.
      */
-    async syncGroupMembers(input: { target: string; family: AddressFamily; group: string; members: string[] }): Promise<{ wrote: boolean; size: number }> {
+    async syncGroupMembers(input: { target: string; family: AddressFamily; group: string; members: string[] }): Promise<{ wrote: boolean; size: number; attempt: number }> {
+      const attempt = Context.current().info.attempt;
       return call(input.target, 'syncGroupMembers', async (fw) => {
         const current = await fw.getGroup(input.family, input.group);
         // Retried, not failed: once an operator creates the group, the blocks converge.
@@ -87,9 +91,10 @@ export function createActivities(deps: ActivityDeps) {
         const foreign = current.members.filter((m) => m !== PLACEHOLDER_MEMBER && !m.startsWith(ADDRESS_NAME_PREFIX));
         const wanted = [...foreign, ...input.members];
         const desired = wanted.length > 0 ? wanted : [PLACEHOLDER_MEMBER];
-        if (sameSet(current.members, desired)) return { wrote: false, size: desired.length };
+        if (sameSet(current.members, desired)) return { wrote: false, size: desired.length, attempt };
+        Context.current().heartbeat();
         await fw.setGroupMembers(input.family, input.group, desired);
-        return { wrote: true, size: desired.length };
+        return { wrote: true, size: desired.length, attempt };
       });
     },
 
@@ -102,12 +107,12 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Address names of the block workflows running for a target, from visibility (reconciliation). */
-    async listRunningBlocks(input: { target: string }): Promise<{ workflowId: string; ip: string }[]> {
-      const out: { workflowId: string; ip: string }[] = [];
+    async listRunningBlocks(input: { target: string }): Promise<{ workflowId: string; ip: string; group?: string }[]> {
+      const out: { workflowId: string; ip: string; group?: string }[] = [];
       const query = `WorkflowType="blockWorkflow" AND ExecutionStatus="Running" AND FirewallTarget="${input.target}"`;
       for await (const wf of deps.temporal.workflow.list({ query })) {
         const ip = wf.typedSearchAttributes.get(SA.blockedIp);
-        if (ip) out.push({ workflowId: wf.workflowId, ip });
+        if (ip) out.push({ workflowId: wf.workflowId, ip, group: wf.typedSearchAttributes.get(SA.addressGroup) });
         Context.current().heartbeat(out.length);
       }
       return out;

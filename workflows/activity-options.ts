@@ -8,6 +8,7 @@ import type { Activities } from '../activities';
  */
 export const firewall = proxyActivities<Activities>({
   startToCloseTimeout: '45s',
+  heartbeatTimeout: '15s',
   retry: {
     initialInterval: '500ms',
     backoffCoefficient: 2,

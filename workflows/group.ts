@@ -33,6 +33,8 @@ import {
  */
 const MAX_OPS_PER_TICK = 1000;
 const REPLY_CHUNK = 500;
+/** Longer than a stale request plausibly stays in flight on a slow firewall. */
+const STALE_WRITE_RECHECK = '15 seconds';
 
 interface Replies {
   joined: JoinRequest[];
@@ -74,7 +76,11 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
     const batch = ops.splice(0, MAX_OPS_PER_TICK);
     resync = false;
     const replies = applyOps(batch, members, input.capacity, stats);
-    await writeMembers(input, members, stats);
+    if (await writeMembers(input, members, stats)) {
+      // An attempt the client gave up on (timeout, reset) may still land on the firewall after this newer
+      // write and undo it — FortiOS has no optimistic locking. Check the list again once that is past.
+      void wf.sleep(STALE_WRITE_RECHECK).then(() => void (resync = true));
+    }
     await replying; // one tick of replies at a time keeps outgoing signals under the server's limit
     replying = sendReplies(replies);
 
@@ -118,12 +124,14 @@ function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: numb
   return replies;
 }
 
-async function writeMembers(input: GroupInput, members: Map<string, GroupMember>, stats: GroupStats): Promise<void> {
+/** Writes the member list; returns whether its outcome was uncertain (an earlier attempt failed). */
+async function writeMembers(input: GroupInput, members: Map<string, GroupMember>, stats: GroupStats): Promise<boolean> {
   const res = await firewall.syncGroupMembers({ target: input.target, family: input.family, group: input.group, members: [...members.keys()] });
   if (res.wrote) {
     stats.writes++;
     stats.lastWriteAtMs = Date.now();
   }
+  return res.attempt > 1;
 }
 
 /** Replies go out in parallel chunks; a block workflow that is gone no longer needs its answer. */

@@ -10,7 +10,6 @@ import { addressObjectName, groupWorkflowId, ReconcileInput, ReconcileReport, re
 
 export async function reconcileWorkflow(input: ReconcileInput): Promise<ReconcileReport> {
   const running = await temporal.listRunningBlocks({ target: input.target });
-  const expected = new Set(running.map((b) => addressObjectName(b.ip)));
   const report: ReconcileReport = {
     target: input.target,
     checkedAt: new Date(Date.now()).toISOString(),
@@ -20,7 +19,8 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
   };
   for (const { group, family } of input.groups) {
     const onFirewall = await firewall.readGroupMembers({ target: input.target, family, group });
-    if (differs(onFirewall, expected, family)) {
+    const expected = new Set(running.filter((b) => b.group === group).map((b) => addressObjectName(b.ip)));
+    if (differs(onFirewall, expected)) {
       await wf
         .getExternalWorkflowHandle(groupWorkflowId(input.target, group))
         .signal(resyncSignal)
@@ -37,9 +37,7 @@ export async function reconcileWorkflow(input: ReconcileInput): Promise<Reconcil
   return report;
 }
 
-/** Does the firewall group hold something other than the members our running blocks expect? */
-function differs(onFirewall: string[], expected: Set<string>, family: 'ipv4' | 'ipv6'): boolean {
-  const isFamily = (name: string) => name.includes(':') === (family === 'ipv6');
-  const wanted = [...expected].filter(isFamily);
-  return onFirewall.length !== wanted.length || onFirewall.some((m) => !expected.has(m));
+/** Does the firewall group hold something other than the members its running blocks expect? */
+function differs(onFirewall: string[], expected: Set<string>): boolean {
+  return onFirewall.length !== expected.size || onFirewall.some((m) => !expected.has(m));
 }

@@ -54,7 +54,12 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
   child.stderr?.on('data', log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = `${ip}:${opts.port}`;
-  await waitUntilServing(address, exited);
+  try {
+    await waitUntilServing(address, exited);
+  } catch (err) {
+    child.kill('SIGKILL'); // never leave a half-started server behind
+    throw err;
+  }
   return {
     address,
     uiUrl: opts.ui === false ? undefined : `http://${ip}:${opts.uiPort}`,

@@ -223,14 +223,11 @@ test('a group at capacity under a continuing attack: never over capacity, the ol
 }, 180_000);
 
 /**
- * KNOWN BUG, opt-in (RELIABILITY_KNOWN_BUGS=1): a group PUT that the client abandoned (timeout) still lands
- * on a slow firewall later — after a newer PUT — and silently undoes it. Here the stale list lacks Z, so
- * Z's block reads `active` while the firewall does not hold it, until some later group write or a
- * reconciliation run (RECONCILE_INTERVAL, 5 min by default). Expected to fail until the group entity
- * re-asserts its list after a write whose outcome it could not see (see the suite's report).
+ * A group PUT that the client abandoned (timeout) still lands on a slow firewall later — after a newer PUT —
+ * and undoes it (FortiOS has no optimistic locking). Here the stale list lacks Z: the group entity must
+ * notice that a write needed a retry and re-assert its list once the stale request is past.
  */
-const knownBug = process.env.RELIABILITY_KNOWN_BUGS ? test : test.skip;
-knownBug('a stale group PUT landing after a newer one does not leave a block unenforced', async () => {
+test('a stale group PUT landing after a newer one does not leave a block unenforced', async () => {
   const [X, Y, Z] = ['78.0.0.1', '78.0.0.2', '78.0.0.3'];
   const G = G_SLOW;
   await begin([X, Y], G);
