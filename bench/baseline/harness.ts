@@ -1,0 +1,69 @@
+/** BASELINE side of a scenario: a fresh emulator (same settings as OURS gets) and the seed's scripts. */
+import { FortiOSClient } from '../../src/fortios/client';
+import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
+import { GroupTracker } from '../lib/tracker';
+import { SeedMitigation } from './seed';
+
+export const SEED_GROUP = 'ads-blocked';
+
+export interface BaselineOptions {
+  writeLatencyMs: number;
+  /** The emulator's member limit (the seed has no capacity handling of its own). */
+  capacity?: number;
+  ttlMs: number;
+  /** The timeout script's period; 1 h (the seed's cron) keeps it out of a scenario's measured window. */
+  sweepPeriodMs: number;
+  /** Script runs that can be in flight at once (HTTP connections to the firewall). */
+  connections?: number;
+}
+
+export interface Baseline {
+  seed: SeedMitigation;
+  emulator: RunningEmulator;
+  tracker: GroupTracker;
+  errors: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+export async function startBaseline(o: BaselineOptions): Promise<Baseline> {
+  const emulator = await startEmulator({
+    port: 0,
+    groupMemberLimit: o.capacity ?? 600,
+    groups: { ipv4: [SEED_GROUP], ipv6: ['ads-blocked6'] },
+    faults: { latencyMs: { POST: o.writeLatencyMs, PUT: o.writeLatencyMs, DELETE: o.writeLatencyMs } },
+  });
+  const tracker = new GroupTracker(emulator, SEED_GROUP);
+  // Each seed run is its own process with its own connection: allow as many as there are runs in flight.
+  const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, connections: o.connections ?? 64 });
+  const errors = new Map<string, number>();
+  const seed = await SeedMitigation.open({
+    firewall,
+    group: SEED_GROUP,
+    ttlMs: o.ttlMs,
+    sweepPeriodMs: o.sweepPeriodMs,
+    onError: (what, err) => {
+      const key = `${what}: ${((err as { fortiError?: number }).fortiError ?? (err as Error).message ?? '').toString().slice(0, 60)}`;
+      errors.set(key, (errors.get(key) ?? 0) + 1);
+    },
+  });
+  seed.startSweeps();
+  return {
+    seed,
+    emulator,
+    tracker,
+    errors,
+    async stop() {
+      seed.close();
+      await firewall.close();
+      await emulator.close();
+    },
+  };
+}
+
+/** Firewall writes (POST/PUT/DELETE of any table) the emulator received. */
+export function emulatorWrites(e: RunningEmulator): number {
+  return Object.values(e.state.counters.writes).reduce((a, b) => a + b, 0);
+}
+export function emulatorReads(e: RunningEmulator): number {
+  return Object.values(e.state.counters.reads).reduce((a, b) => a + b, 0);
+}
