@@ -67,40 +67,46 @@ test('700 distinct IPs against a 600-member group: never over capacity, the 100 
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      maxSeen = Math.max(maxSeen, (await groupMembers()).length);
+      // A read that times out on a loaded box is no sample, not a failure.
+      maxSeen = Math.max(maxSeen, await groupMembers().then((m) => m.length, () => 0));
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
-  // Start in arrival order (oldest first) so that "oldest" is well defined.
-  for (let i = 0; i < list.length; i += 100) {
-    await Promise.all(list.slice(i, i + 100).map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+  try {
+    // Start in arrival order (oldest first) so that "oldest" is well defined.
+    for (let i = 0; i < list.length; i += 100) {
+      await Promise.all(list.slice(i, i + 100).map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+    }
+    const evicted = await eventually(async () => {
+      const results = await Promise.all(
+        list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).describe().then((d) => (d.status.name === 'COMPLETED' ? ip : undefined))),
+      );
+      const done = results.filter((x): x is string => !!x);
+      return done.length === 100 && done;
+    }, 180_000, '100 evictions');
+    await eventually(async () => (await groupMembers()).length === 600, 60_000, 'group full');
+    sampling = false;
+    await sampler;
+    expect(maxSeen).toBeLessThanOrEqual(600);
+    const onFirewall = new Set(await groupMembers());
+    for (const ip of evicted) {
+      expect(onFirewall.has(addressObjectName(ip))).toBe(false);
+      const r: BlockStatus = await stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).result();
+      expect(r.state).toBe('evicted');
+      expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
+    }
+    // The evicted ones are the oldest: every one of them started in the first 100-wide wave or the group's batch order.
+    const firstWave = new Set(list.slice(0, 200));
+    expect(evicted.every((ip) => firstWave.has(ip))).toBe(true);
+    const g = await stack.client.workflow.getHandle(groupWorkflowId(TARGET, GROUP4)).query(groupStatusQuery);
+    expect(g.members.length).toBe(600);
+    expect(g.stats.evictions).toBeGreaterThanOrEqual(100);
+  } finally {
+    sampling = false;
+    await sampler;
+    await cancelAll(list);
   }
-  const evicted = await eventually(async () => {
-    const results = await Promise.all(
-      list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).describe().then((d) => (d.status.name === 'COMPLETED' ? ip : undefined))),
-    );
-    const done = results.filter((x): x is string => !!x);
-    return done.length === 100 && done;
-  }, 180_000, '100 evictions');
-  await eventually(async () => (await groupMembers()).length === 600, 60_000, 'group full');
-  sampling = false;
-  await sampler;
-  expect(maxSeen).toBeLessThanOrEqual(600);
-  const onFirewall = new Set(await groupMembers());
-  for (const ip of evicted) {
-    expect(onFirewall.has(addressObjectName(ip))).toBe(false);
-    const r: BlockStatus = await stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).result();
-    expect(r.state).toBe('evicted');
-    expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
-  }
-  // The evicted ones are the oldest: every one of them started in the first 100-wide wave or the group's batch order.
-  const firstWave = new Set(list.slice(0, 200));
-  expect(evicted.every((ip) => firstWave.has(ip))).toBe(true);
-  const g = await stack.client.workflow.getHandle(groupWorkflowId(TARGET, GROUP4)).query(groupStatusQuery);
-  expect(g.members.length).toBe(600);
-  expect(g.stats.evictions).toBeGreaterThanOrEqual(100);
-  await cancelAll(list);
-});
+}, 300_000);
 
 test('a firewall answering 500s, resets and hangs for a while: blocks and unblocks still converge', async () => {
   const list = ips(30, 63);
@@ -119,7 +125,7 @@ test('a firewall answering 500s, resets and hangs for a while: blocks and unbloc
   expect(results.map((r) => r.state)).toEqual(list.map(() => 'cancelled'));
   expect(await groupMembers()).toEqual(['none']);
   for (const ip of list) expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
-});
+}, 240_000);
 
 test('invalid extends are refused by the Update validator and leave the block as it was', async () => {
   const ip = '203.0.113.60';
