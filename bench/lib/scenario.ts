@@ -1,5 +1,5 @@
 /** What every scenario returns: its JSON record (bench/results/<scenario>.json) and its rows of the table. */
-import { sdkWarnings } from './stack';
+import { sdkWarnings, sdkWarningSamples } from './stack';
 import { boxCpu, cpuSeconds, load1, r2, threadCpu } from './stats';
 
 export interface RunContext {
@@ -73,6 +73,8 @@ export class CpuMeter {
     boxBusyPct?: number;
     boxStealPct?: number;
     sdkWarnings?: Record<string, number>;
+    /** Up to three full lines of each warning that is not the usual benign "Task not found when completing". */
+    sdkWarningSamples?: Record<string, string[]>;
   } {
     const box = boxCpu();
     const b0 = this.boxBefore;
@@ -97,6 +99,9 @@ export class CpuMeter {
         ? { boxBusyPct: Math.round(((box.busy - b0.busy) / total) * 100), boxStealPct: Math.round(((box.steal - b0.steal) / total) * 100) }
         : {}),
       ...(Object.keys(warnings).length ? { sdkWarnings: warnings } : {}),
+      ...(Object.keys(warnings).some((k) => k !== 'Task not found when completing')
+        ? { sdkWarningSamples: Object.fromEntries(Object.keys(warnings).filter((k) => k !== 'Task not found when completing').map((k) => [k, sdkWarningSamples[k] ?? []])) }
+        : {}),
     };
   }
 }

@@ -55,6 +55,8 @@ let bundlePath: string | undefined;
 let runtimeInstalled = false;
 /** SDK/core log lines at WARN and above, counted by message (they would drown the table otherwise). */
 export const sdkWarnings: Record<string, number> = {};
+/** The first three lines of each, in full (for the failure reasons). */
+export const sdkWarningSamples: Record<string, string[]> = {};
 const benchLogger = pino(
   { level: 'warn' },
   new Writable({
@@ -67,6 +69,7 @@ const benchLogger = pino(
           // not JSON: count the raw line
         }
         sdkWarnings[msg] = (sdkWarnings[msg] ?? 0) + 1;
+        if (sdkWarnings[msg] <= 3) (sdkWarningSamples[msg] ??= []).push(line.slice(0, 2000));
       }
       done();
     },
