@@ -5,28 +5,17 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { temporalCliPath } from '../../src/temporal/binaries';
 import { eventually } from '../support/stack';
+import { buildDist, freePort } from '../support/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ads-e2e-'));
 let ports: { temporal: number; ui: number; api: number; emulator: number };
 let proc: ChildProcess | undefined;
 let output = '';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function secrets(): Record<string, string> {
   return JSON.parse(readFileSync(path.join(dataDir, 'secrets.json'), 'utf8'));
@@ -95,7 +84,7 @@ async function emulatorMembers(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  await buildDist();
   ports = { temporal: await freePort(), ui: await freePort(), api: await freePort(), emulator: await freePort() };
   const t0 = Date.now();
   await start();
