@@ -5,13 +5,12 @@
  */
 import 'dotenv/config';
 import path from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
 import { Config, ConfigError, loadConfig } from './config';
 import { createLogger, Logger } from './logger';
 import { startDevServer, RunningDevServer } from './temporal/dev-server';
 import { bootstrapTemporal } from './temporal/bootstrap';
 import { startEmulator, RunningEmulator } from './fortios/emulator/server';
-import { connectClient, createFirewallClients, createWorker } from './worker/worker';
+import { connectClient, createFirewallClients, runWorker } from './worker/worker';
 import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
@@ -49,22 +48,7 @@ async function main(): Promise<void> {
   await bootstrapTemporal(client, config, { registerAttributes: !temporal.dev, reconcileEvery: config.reconcileEveryMs });
 
   const firewalls = createFirewallClients(config.targets);
-  const connection = await NativeConnection.connect({ address: temporal.address });
-  const worker = await createWorker({
-    connection,
-    client,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    firewalls,
-    ipPolicy: config.ipPolicy,
-    onFirewallCall: recordFirewallCall,
-  });
-  const workerDone = worker.run();
-  stops.push(async () => {
-    worker.shutdown();
-    await workerDone;
-    await connection.close();
-  });
+  stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall }));
 
   const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
   stops.push(() => api.close());

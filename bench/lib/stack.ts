@@ -14,14 +14,14 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config';
 import { startDevServer, type RunningDevServer } from '../../src/temporal/dev-server';
 import { bootstrapTemporal } from '../../src/temporal/bootstrap';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
-import { connectClient, createFirewallClients, createWorker } from '../../src/worker/worker';
+import { connectClient, createFirewallClients, runWorker } from '../../src/worker/worker';
 import { installRuntime } from '../../src/worker/runtime';
 import { BlockService } from '../../src/blocks/service';
 import { startApiServer } from '../../src/api/server';
@@ -154,23 +154,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
 
     const firewalls = createFirewallClients(config.targets);
     stops.push(() => Promise.all([...firewalls.values()].map((f) => f.close())));
-    const connection = await NativeConnection.connect({ address: dev.address });
-    const worker = await createWorker({
-      connection,
-      client,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      firewalls,
-      ipPolicy: config.ipPolicy,
-      workflowBundlePath: await workflowBundle(),
-      onFirewallCall: recordFirewallCall,
-    });
-    const workerDone = worker.run();
-    stops.push(async () => {
-      worker.shutdown();
-      await workerDone.catch(() => undefined);
-      await connection.close();
-    });
+    stops.push(await runWorker(config, client, dev.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall: recordFirewallCall }));
 
     const api = await startApiServer({
       config,

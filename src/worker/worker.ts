@@ -57,3 +57,32 @@ export async function connectClient(address: string, namespace: string): Promise
   const connection = await Connection.connect({ address });
   return new Client({ connection, namespace });
 }
+
+/**
+ * Connects, creates and runs the worker for a loaded configuration (the launcher and the benchmarks).
+ * Returns its stop: shutdown, wait for in-flight tasks, close the connection.
+ */
+export async function runWorker(
+  config: Config,
+  client: Client,
+  address: string,
+  firewalls: Map<string, FortiOSClient>,
+  extra: Pick<WorkerOptions, 'workflowBundlePath' | 'onFirewallCall'> = {},
+): Promise<() => Promise<void>> {
+  const connection = await NativeConnection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    client,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    firewalls,
+    ipPolicy: config.ipPolicy,
+    ...extra,
+  });
+  const done = worker.run();
+  return async () => {
+    worker.shutdown();
+    await done.catch(() => undefined);
+    await connection.close();
+  };
+}
