@@ -70,7 +70,8 @@ describe('POST /v1/blocks', () => {
     expect(expiresIn).toBeGreaterThan(29 * 60_000);
     expect(expiresIn).toBeLessThanOrEqual(30 * 60_000);
     await eventually(isMember('203.0.113.40'), 20_000, 'member');
-    const shown = await read('/v1/blocks/203.0.113.40');
+    // The member lands on the firewall a moment before the group's reply turns the block active.
+    const shown = await eventually(async () => { const r = await read('/v1/blocks/203.0.113.40'); return r.body.state === 'active' && r; }, 20_000, 'active');
     expect(shown.body).toMatchObject({ ip: '203.0.113.40', state: 'active', reason: 'manual test', actor: 'api:write:alice' });
   });
 

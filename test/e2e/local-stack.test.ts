@@ -109,7 +109,8 @@ test('forwarder → webhook → workflow → member on the firewall; a re-delive
   const ip = '203.0.113.45';
   expect(forward(adsLine(4179523, ip))).toBe(0);
   await eventually(async () => (await emulatorMembers()).includes(`ads-${ip}`), 20_000, 'member on the emulator');
-  const first = (await api(`/v1/blocks/${ip}`)).body;
+  // The member lands on the firewall a moment before the group's reply turns the block active.
+  const first = await eventually(async () => { const b = (await api(`/v1/blocks/${ip}`)).body; return b.state === 'active' && b; }, 20_000, 'active');
   expect(first).toMatchObject({ ip, state: 'active', eventCount: 1 });
 
   expect(forward(adsLine(4179523, ip))).toBe(0); // ADS re-ran the script for the same event

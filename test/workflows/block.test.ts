@@ -40,8 +40,7 @@ test('a 1-hour block is applied, then lifted after the TTL: member removed, addr
   expect(addr).toMatchObject({ subnet: '203.0.113.7/32' });
   expect(addr!.comment).toMatch(/ads-mitigator/);
   expect(await members()).not.toContain('none'); // placeholder leaves once a real member is there
-  const active = await handle.query(statusQuery);
-  expect(active.state).toBe('active');
+  const active = await eventually(async () => { const st = await handle.query(statusQuery); return st.state === 'active' && st; }, 20_000, 'active');
   expect(Date.parse(active.expiresAt) - Date.parse(active.createdAt)).toBe(HOUR);
 
   const result: BlockStatus = await handle.result(); // time skips the hour here
