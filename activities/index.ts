@@ -31,6 +31,12 @@ export interface ActivityDeps {
 /** Failure types the workflows never retry. */
 export const NON_RETRYABLE = ['PolicyRejected', 'FirewallRejected', 'UnknownTarget'];
 
+/** Heartbeats a regular activity; a local one has no heartbeat (a dead worker loses its workflow task instead). */
+function heartbeat(details?: unknown): void {
+  const ctx = Context.current();
+  if (!ctx.info.isLocal) ctx.heartbeat(details);
+}
+
 export function createActivities(deps: ActivityDeps) {
   function firewall(target: string): FortiOSClient {
     const fw = deps.firewalls.get(target);
@@ -42,7 +48,7 @@ export function createActivities(deps: ActivityDeps) {
   async function call<T>(target: string, op: string, fn: (fw: FortiOSClient) => Promise<T>): Promise<T> {
     // A heartbeat before each call lets Temporal notice a dead worker within the heartbeat timeout instead of
     // the whole start-to-close timeout (each call is bounded by the client's own timeout).
-    Context.current().heartbeat();
+    heartbeat();
     const started = Date.now();
     try {
       const result = await fn(firewall(target));
@@ -92,7 +98,7 @@ export function createActivities(deps: ActivityDeps) {
         const wanted = [...foreign, ...input.members];
         const desired = wanted.length > 0 ? wanted : [PLACEHOLDER_MEMBER];
         if (sameSet(current.members, desired)) return { wrote: false, size: desired.length, attempt };
-        Context.current().heartbeat();
+        heartbeat();
         await fw.setGroupMembers(input.family, input.group, desired);
         return { wrote: true, size: desired.length, attempt };
       });

@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /**
@@ -6,15 +6,32 @@ import type { Activities } from '../activities';
  * failing must delay a block or an unblock, never lose it. Only answers that no retry can change
  * (policy rejection, the firewall refusing the object itself) fail at once.
  */
+const FIREWALL_RETRY: RetryPolicy = {
+  initialInterval: '500ms',
+  backoffCoefficient: 2,
+  maximumInterval: '1m',
+  nonRetryableErrorTypes: ['PolicyRejected', 'FirewallRejected', 'UnknownTarget'],
+};
+
+/** Firewall calls off the hot path (reconciliation): regular activities, heartbeating. */
 export const firewall = proxyActivities<Activities>({
   startToCloseTimeout: '45s',
   heartbeatTimeout: '15s',
-  retry: {
-    initialInterval: '500ms',
-    backoffCoefficient: 2,
-    maximumInterval: '1m',
-    nonRetryableErrorTypes: ['PolicyRejected', 'FirewallRejected', 'UnknownTarget'],
-  },
+  retry: FIREWALL_RETRY,
+});
+
+/**
+ * The short, idempotent firewall calls every block makes (create or delete its address, the group's
+ * member-list write) run as local activities: the worker runs them inside the workflow task and records
+ * the result as a marker, which saves an activity task's round trips through the server and four history
+ * events per call — the server's SQLite writes are what bounds a burst. A worker that dies mid-call loses
+ * its workflow task, and the next worker runs the call again (hence idempotent). Past the threshold,
+ * retries back off on a durable timer instead of holding the workflow task open.
+ */
+export const firewallLocal = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '45s',
+  localRetryThreshold: '10s',
+  retry: FIREWALL_RETRY,
 });
 
 /** Temporal-side helpers (visibility, starting the group entity): quick, retried a few times. */

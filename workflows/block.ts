@@ -10,7 +10,7 @@
 import * as wf from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { checkIp, RESERVED_ONLY_POLICY } from '../src/policy/ip-policy';
-import { firewall, temporal } from './activity-options';
+import { firewallLocal, temporal } from './activity-options';
 import {
   addressObjectName,
   BlockCarry,
@@ -103,7 +103,7 @@ class Block {
     }
     this.publish();
     try {
-      await firewall.ensureAddress({
+      await firewallLocal.ensureAddress({
         target: this.input.target,
         family: this.input.family,
         name: this.member,
@@ -138,7 +138,7 @@ class Block {
     this.s.state = 'releasing';
     this.publish();
     if (!this.evicted) await this.askGroup('leave', () => this.left);
-    await firewall.deleteAddress({ target: this.input.target, family: this.input.family, name: this.member });
+    await firewallLocal.deleteAddress({ target: this.input.target, family: this.input.family, name: this.member });
     this.s.state = this.evicted ? 'evicted' : this.cancel ? 'cancelled' : 'expired';
     this.s.endedAtMs = Date.now();
     this.publish();

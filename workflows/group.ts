@@ -8,7 +8,7 @@
  * discovered as a firewall error.
  */
 import * as wf from '@temporalio/workflow';
-import { firewall } from './activity-options';
+import { firewallLocal } from './activity-options';
 import {
   evictedSignal,
   GroupCarry,
@@ -126,7 +126,7 @@ function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: numb
 
 /** Writes the member list; returns whether its outcome was uncertain (an earlier attempt failed). */
 async function writeMembers(input: GroupInput, members: Map<string, GroupMember>, stats: GroupStats): Promise<boolean> {
-  const res = await firewall.syncGroupMembers({ target: input.target, family: input.family, group: input.group, members: [...members.keys()] });
+  const res = await firewallLocal.syncGroupMembers({ target: input.target, family: input.family, group: input.group, members: [...members.keys()] });
   if (res.wrote) {
     stats.writes++;
     stats.lastWriteAtMs = Date.now();

@@ -35,6 +35,7 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
       : { workflowsPath: require.resolve('../../workflows') }),
     // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound.
     maxConcurrentActivityTaskExecutions: 200,
+    maxConcurrentLocalActivityExecutions: 200,
     maxConcurrentWorkflowTaskExecutions: 100,
     // Blocks sleep for hours between a handful of tasks: caching every one costs ~0.3 MiB of workflow-VM
     // memory per block (measured: 2 GiB RSS at 5,000), while replaying an evicted one is ~30 events.

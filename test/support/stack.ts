@@ -26,6 +26,8 @@ export interface Stack {
   firewall: FortiOSClient;
   worker: Worker;
   taskQueue: string;
+  /** Every firewall call the worker's activities made, with the kind of error if it failed. */
+  firewallCalls: { op: string; ms: number; error?: string }[];
   stop(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const emulator = await startEmulator({ port: 0, ...o.emulator });
   const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, timeoutMs: o.firewallTimeoutMs ?? 2000 });
   const taskQueue = `test-${randomUUID()}`;
+  const firewallCalls: Stack['firewallCalls'] = [];
   const worker = await createWorker({
     connection: env.nativeConnection,
     client: env.client,
@@ -71,6 +74,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     firewalls: new Map([[TARGET, firewall]]),
     ipPolicy: o.ipPolicy ?? DEFAULT_IP_POLICY,
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH,
+    onFirewallCall: (_target, op, ms, error) => void firewallCalls.push({ op, ms, error: error?.kind }),
   });
   const running = worker.run();
   return {
@@ -80,6 +84,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     firewall,
     worker,
     taskQueue,
+    firewallCalls,
     async stop() {
       worker.shutdown();
       await running;
