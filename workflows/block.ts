@@ -19,6 +19,7 @@ import {
   CancelRequest,
   cancelSignal,
   cancelUpdate,
+  DUPLICATE_EVENT,
   ENDED_STATES,
   EventOutcome,
   EventRef,
@@ -34,6 +35,7 @@ import {
   leaveSignal,
   leftSignal,
   recordEventUpdate,
+  RecordEventResult,
   SA,
   statusQuery,
 } from './messages';
@@ -185,9 +187,11 @@ class Block {
   // ------------------------------------------------------------------ messages
   private registerHandlers(): void {
     wf.setHandler(eventSignal, ({ event, ttlMs }) => void this.recordEvent(event, ttlMs));
-    wf.setHandler(recordEventUpdate, ({ event, ttlMs }) => {
-      const outcome = this.recordEvent(event, ttlMs);
-      return { outcome, expiresAt: iso(this.s.expiresAtMs), state: this.s.state };
+    wf.setHandler(recordEventUpdate, ({ event, ttlMs }) => this.eventResult(this.recordEvent(event, ttlMs)), {
+      validator: ({ event }) => {
+        if (this.isOver() || !this.hasEvent(event.id)) return;
+        throw wf.ApplicationFailure.create({ type: DUPLICATE_EVENT, message: `event ${event.id} is already recorded`, nonRetryable: true, details: [this.eventResult('duplicate')] });
+      },
     });
     wf.setHandler(extendSignal, (req) => {
       if (!this.extendProblem(req)) this.extend(req);
@@ -213,7 +217,7 @@ class Block {
   /** A repeat event moves the expiry to now + TTL (escalated for repeat offenders if configured), never earlier. */
   private recordEvent(event: EventRef, ttlMs: number): EventOutcome {
     if (this.isOver()) return 'unchanged';
-    if (this.s.events.some((e) => e.id === event.id)) return 'duplicate';
+    if (this.hasEvent(event.id)) return 'duplicate';
     const first = this.s.eventCount === 0 && !this.input.carried;
     this.s.events = [...this.s.events, event].slice(-KEEP_EVENTS);
     this.s.eventCount++;
@@ -226,6 +230,14 @@ class Block {
     const moved = this.moveExpiry(Date.now() + ttl, 'event', `ads:${event.id}`);
     this.publish();
     return first ? 'started' : moved ? 'extended' : 'unchanged';
+  }
+
+  private hasEvent(id: string): boolean {
+    return this.s.events.some((e) => e.id === id);
+  }
+
+  private eventResult(outcome: EventOutcome): RecordEventResult {
+    return { outcome, expiresAt: iso(this.s.expiresAtMs), state: this.s.state };
   }
 
   private extendProblem(req: ExtendRequest): string | undefined {

@@ -115,10 +115,19 @@ export interface BlockStatus {
 /** A (repeat) ADS event for this IP: recorded, and the expiry moves to event time + TTL (never shorter). */
 export const eventSignal = defineSignal<[{ event: EventRef; ttlMs: number }]>('event');
 export type EventOutcome = 'started' | 'extended' | 'duplicate' | 'unchanged';
+export interface RecordEventResult {
+  outcome: EventOutcome;
+  expiresAt: string;
+  state: BlockState;
+}
 /** Same as eventSignal but answers what happened (used with update-with-start by the webhook). */
-export const recordEventUpdate = defineUpdate<{ outcome: EventOutcome; expiresAt: string; state: BlockState }, [{ event: EventRef; ttlMs: number }]>(
-  'recordEvent',
-);
+export const recordEventUpdate = defineUpdate<RecordEventResult, [{ event: EventRef; ttlMs: number }]>('recordEvent');
+/**
+ * Failure type with which recordEvent's validator refuses an event id the block already holds: a refused
+ * Update leaves no trace in the history, so a re-delivered event costs nothing. Its first detail is the
+ * RecordEventResult (outcome 'duplicate') the caller would otherwise have got.
+ */
+export const DUPLICATE_EVENT = 'DuplicateEvent';
 
 export interface ExtendRequest {
   byMs?: number;

@@ -4,7 +4,7 @@
  * the database.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
@@ -17,10 +17,12 @@ import {
   BlockStatus,
   blockWorkflowId,
   cancelUpdate,
+  DUPLICATE_EVENT,
   EventOutcome,
   EventRef,
   extendUpdate,
   recordEventUpdate,
+  RecordEventResult,
   SA,
   statusQuery,
 } from '../../workflows/messages';
@@ -146,7 +148,9 @@ export class BlockService {
           { key: SA.blockState, value: 'pending' },
         ],
       });
-      const r = await this.client.workflow.executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op });
+      const r = await this.client.workflow
+        .executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op })
+        .catch(duplicateAnswer);
       if (r.outcome !== 'unchanged' || r.state === 'active' || r.state === 'pending') {
         return { target: t.name, workflowId, outcome: r.outcome, state: r.state, expiresAt: r.expiresAt };
       }
@@ -237,6 +241,13 @@ export class BlockService {
     if (err instanceof WorkflowUpdateFailedError) return new BlockError(409, 'rejected', (err.cause as Error | undefined)?.message ?? err.message);
     return err as Error;
   }
+}
+
+/** The block's validator refused an event it already holds (no history written): its answer rides in the failure. */
+function duplicateAnswer(err: unknown): RecordEventResult {
+  const cause = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+  if (cause instanceof ApplicationFailure && cause.type === DUPLICATE_EVENT) return cause.details?.[0] as RecordEventResult;
+  throw err;
 }
 
 function isGone(err: unknown): boolean {

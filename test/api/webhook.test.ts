@@ -227,8 +227,11 @@ describe('blocking', () => {
     await neverStarted(victim);
   });
 
-  it('answers a second delivery of the same event with duplicate and changes nothing', async () => {
+  it('answers a second delivery of the same event with duplicate and changes nothing, not even the history', async () => {
     const before = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
+    const historyLength = (b: (typeof before)[number]) =>
+      s.stack.client.workflow.getHandle(b.workflowId).fetchHistory().then((h) => h.events?.length);
+    const lengthsBefore = await Promise.all(before.map(historyLength));
     const r = await postAuth(dosBody);
     expect(r.status).toBe(200);
     expect(r.body.events[0].outcome).toBe('duplicate');
@@ -236,6 +239,7 @@ describe('blocking', () => {
     const after = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
     const essentials = (b: (typeof before)[number]) => ({ expiresAt: b.expiresAt, events: b.events, eventCount: b.eventCount, extensions: b.extensions });
     expect(after.map(essentials)).toEqual(before.map(essentials));
+    expect(await Promise.all(after.map(historyLength))).toEqual(lengthsBefore); // the validator refused it: no events
   });
 
   it('answers a repeat event (new id, same IP) with extended and moves the expiry later', async () => {
