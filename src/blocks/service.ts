@@ -9,6 +9,7 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
+import { KeyedQueue } from './keyed-queue';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { blockWorkflow } from '../../workflows/block';
 import {
@@ -83,6 +84,9 @@ export interface BlockSummary {
 }
 
 export class BlockService {
+  /** One Update at a time per block workflow from this process (see KeyedQueue). */
+  private readonly perBlock = new KeyedQueue();
+
   constructor(
     private readonly client: Client,
     private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'>,
@@ -148,9 +152,11 @@ export class BlockService {
           { key: SA.blockState, value: 'pending' },
         ],
       });
-      const r = await this.client.workflow
-        .executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op })
-        .catch(duplicateAnswer);
+      const r = await this.perBlock.run(workflowId, () =>
+        this.client.workflow
+          .executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op })
+          .catch(duplicateAnswer),
+      );
       if (r.outcome !== 'unchanged' || r.state === 'active' || r.state === 'pending') {
         return { target: t.name, workflowId, outcome: r.outcome, state: r.state, expiresAt: r.expiresAt };
       }
