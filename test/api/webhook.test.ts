@@ -228,7 +228,11 @@ describe('blocking', () => {
   });
 
   it('answers a second delivery of the same event with duplicate and changes nothing, not even the history', async () => {
-    const before = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
+    // Settled first: a block turns active (more history) a moment after its member lands on the firewall.
+    const before = await eventually(async () => {
+      const blocks = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
+      return blocks.every((b) => b.state === 'active') && blocks;
+    }, 20_000, 'all active');
     const historyLength = (b: (typeof before)[number]) =>
       s.stack.client.workflow.getHandle(b.workflowId).fetchHistory().then((h) => h.events?.length);
     const lengthsBefore = await Promise.all(before.map(historyLength));
