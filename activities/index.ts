@@ -5,15 +5,23 @@
  * slow or failing still converges.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, SignalDefinition, WorkflowNotFoundError } from '@temporalio/client';
 import { FortiOSClient, FortiOSError } from '../src/fortios/client';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
+import { inPool } from '../src/pool';
 import {
   AddressFamily,
   ADDRESS_NAME_PREFIX,
   blockWorkflowId,
+  evictedSignal,
   GroupInput,
+  GroupReply,
   groupWorkflowId,
+  joinedSignal,
+  JoinRequest,
+  joinSignal,
+  leaveSignal,
+  leftSignal,
   PLACEHOLDER_MEMBER,
   SA,
 } from '../workflows/messages';
@@ -27,6 +35,10 @@ export interface ActivityDeps {
   /** Observes every firewall call (metrics); optional. */
   onFirewallCall?: (target: string, op: string, ms: number, error?: FortiOSError) => void;
 }
+
+/** Signals to block workflows in flight at once when a group answers a tick. */
+const ANSWERS_IN_FLIGHT = 32;
+const REPLY_SIGNALS = { joined: joinedSignal, left: leftSignal, evicted: evictedSignal };
 
 /** Failure types the workflows never retry. */
 export const NON_RETRYABLE = ['PolicyRejected', 'FirewallRejected', 'UnknownTarget'];
@@ -145,17 +157,41 @@ export function createActivities(deps: ActivityDeps) {
       return strays;
     },
 
-    /** Starts the group's entity workflow if it is not running (a block workflow cannot start one itself). */
-    async ensureGroupWorkflow(input: Omit<GroupInput, 'carried'>): Promise<void> {
-      await deps.temporal.workflow.start('groupWorkflow', {
-        workflowId: groupWorkflowId(input.target, input.group),
+    /**
+     * Hands a join or leave to the group's entity workflow, starting it if it is not running. Sent from a
+     * local activity rather than as the block workflow's external signal: the block's history then holds one
+     * marker instead of the signal's two events and the extra workflow task its acknowledgement wakes.
+     * Idempotent: the group answers a repeated request the same way.
+     */
+    async askGroup(input: { group: Omit<GroupInput, 'carried'>; kind: 'join' | 'leave'; request: JoinRequest }): Promise<void> {
+      const g = input.group;
+      await deps.temporal.workflow.signalWithStart('groupWorkflow', {
+        workflowId: groupWorkflowId(g.target, g.group),
         taskQueue: deps.taskQueue,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
+        args: [g],
+        signal: input.kind === 'join' ? joinSignal : leaveSignal,
+        signalArgs: [input.request],
         typedSearchAttributes: [
-          { key: SA.firewallTarget, value: input.target },
-          { key: SA.addressGroup, value: input.group },
+          { key: SA.firewallTarget, value: g.target },
+          { key: SA.addressGroup, value: g.group },
         ],
+      });
+    },
+
+    /**
+     * The group's answers, one signal per block, a bounded number in flight. Like askGroup, from a local
+     * activity: no events in the group's history per answer. A block that has ended no longer needs its
+     * answer; a retry re-sends them all, which the blocks ignore.
+     */
+    async answerBlocks(replies: GroupReply[]): Promise<void> {
+      await inPool(replies, ANSWERS_IN_FLIGHT, async ({ kind, blockWorkflowId, member, reason }) => {
+        const signal = REPLY_SIGNALS[kind] as SignalDefinition<[{ member: string; reason?: string }]>;
+        await deps.temporal.workflow
+          .getHandle(blockWorkflowId)
+          .signal(signal, { member, reason })
+          .catch((err) => {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          });
       });
     },
   };

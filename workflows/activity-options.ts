@@ -34,9 +34,20 @@ export const firewallLocal = proxyLocalActivities<Activities>({
   retry: FIREWALL_RETRY,
 });
 
-/** Temporal-side helpers (visibility, starting the group entity): quick, retried a few times. */
+/** Temporal-side helpers for reconciliation (visibility, describes): quick, heartbeating. */
 export const temporal = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   heartbeatTimeout: '20s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * Messages between blocks and their group (askGroup, answerBlocks) as local activities, retried without
+ * limit: a Temporal frontend that is briefly unreachable must delay a join, a leave or an answer, never
+ * drop it.
+ */
+export const messaging = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes', // a tick's answers to a thousand blocks, on a busy server
+  localRetryThreshold: '10s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

@@ -10,7 +10,7 @@
 import * as wf from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { checkIp, RESERVED_ONLY_POLICY } from '../src/policy/ip-policy';
-import { firewallLocal, temporal } from './activity-options';
+import { firewallLocal, messaging } from './activity-options';
 import {
   addressObjectName,
   BlockCarry,
@@ -29,10 +29,7 @@ import {
   extendUpdate,
   Extension,
   eventSignal,
-  groupWorkflowId,
   joinedSignal,
-  joinSignal,
-  leaveSignal,
   leftSignal,
   recordEventUpdate,
   RecordEventResult,
@@ -154,23 +151,12 @@ class Block {
     throw wf.ApplicationFailure.nonRetryable(`block of ${this.input.ip} rejected: ${reason}`, 'PolicyRejected');
   }
 
-  /** Signals the group entity and waits for its answer, asking again if it does not come (idempotent on its side). */
+  /** Asks the group entity and waits for its answer, asking again if it does not come (idempotent on its side). */
   private async askGroup(kind: 'join' | 'leave', answered: () => boolean): Promise<void> {
-    const req = { member: this.member, blockWorkflowId: this.id };
-    const group = wf.getExternalWorkflowHandle(groupWorkflowId(this.input.target, this.input.group));
+    const { target, group, family, groupSettings } = this.input;
+    const ask = { group: { target, group, family, ...groupSettings }, kind, request: { member: this.member, blockWorkflowId: this.id } };
     while (!answered()) {
-      try {
-        await group.signal(kind === 'join' ? joinSignal : leaveSignal, req);
-      } catch {
-        // The group entity is not running (first block of this group, or it was terminated): start it.
-        await temporal.ensureGroupWorkflow({
-          target: this.input.target,
-          group: this.input.group,
-          family: this.input.family,
-          ...this.input.groupSettings,
-        });
-        continue;
-      }
+      await messaging.askGroup(ask);
       await wf.condition(answered, GROUP_REPLY_TIMEOUT);
     }
   }

@@ -8,39 +8,24 @@
  * discovered as a firewall error.
  */
 import * as wf from '@temporalio/workflow';
-import { firewallLocal } from './activity-options';
+import { firewallLocal, messaging } from './activity-options';
 import {
-  evictedSignal,
   GroupCarry,
   GroupInput,
   GroupMember,
   GroupOp as Op,
+  GroupReply,
   GroupStats,
-  JoinRequest,
-  LeaveRequest,
   groupStatusQuery,
-  joinedSignal,
   joinSignal,
   leaveSignal,
-  leftSignal,
   resyncSignal,
 } from './messages';
 
-
-/**
- * Bounds one tick, so that its replies stay under the server's 2,000 pending outgoing signals and the
- * continue-as-new check runs between ticks even during a burst of thousands of joins.
- */
+/** Bounds one tick, so that the continue-as-new check runs between ticks even during a burst of thousands of joins. */
 const MAX_OPS_PER_TICK = 1000;
-const REPLY_CHUNK = 500;
 /** Longer than a stale request plausibly stays in flight on a slow firewall. */
 const STALE_WRITE_RECHECK = '15 seconds';
-
-interface Replies {
-  joined: JoinRequest[];
-  left: LeaveRequest[];
-  evicted: GroupMember[];
-}
 
 export async function groupWorkflow(input: GroupInput): Promise<void> {
   const carried: GroupCarry = input.carried ?? { members: [], pending: [], stats: { writes: 0, joins: 0, leaves: 0, evictions: 0 } };
@@ -81,8 +66,8 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
       // write and undo it — FortiOS has no optimistic locking. Check the list again once that is past.
       void wf.sleep(STALE_WRITE_RECHECK).then(() => void (resync = true));
     }
-    await replying; // one tick of replies at a time keeps outgoing signals under the server's limit
-    replying = sendReplies(replies);
+    await replying; // one tick of answers at a time, in tick order
+    replying = replies.length ? messaging.answerBlocks(replies) : Promise.resolve();
 
     if (wf.workflowInfo().continueAsNewSuggested) {
       await replying;
@@ -92,9 +77,9 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
   }
 }
 
-/** Applies a batch in arrival order, then evicts the oldest members beyond capacity. */
-function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: number, stats: GroupStats): Replies {
-  const replies: Replies = { joined: [], left: [], evicted: [] };
+/** Applies a batch in arrival order, then evicts the oldest members beyond capacity; returns the answers. */
+function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: number, stats: GroupStats): GroupReply[] {
+  const replies: GroupReply[] = [];
   for (const op of batch) {
     if (op.kind === 'join') {
       stats.joins++;
@@ -107,19 +92,19 @@ function applyOps(batch: Op[], members: Map<string, GroupMember>, capacity: numb
       stats.leaves++;
       const existing = members.get(op.req.member);
       if (existing?.blockWorkflowId === op.req.blockWorkflowId) members.delete(op.req.member);
-      replies.left.push(op.req);
+      replies.push({ kind: 'left', ...op.req });
     }
   }
   // With at least one real member the placeholder is gone, so real members may fill the whole capacity.
   for (const [name, m] of members) {
     if (members.size <= capacity) break;
     members.delete(name);
-    replies.evicted.push(m);
+    replies.push({ kind: 'evicted', member: m.member, blockWorkflowId: m.blockWorkflowId, reason: 'group at capacity: oldest block rotated out' });
     stats.evictions++;
   }
   // Every join still a member after eviction is confirmed (repeats too: the sender may have timed out).
   for (const op of batch) {
-    if (op.kind === 'join' && members.get(op.req.member)?.blockWorkflowId === op.req.blockWorkflowId) replies.joined.push(op.req);
+    if (op.kind === 'join' && members.get(op.req.member)?.blockWorkflowId === op.req.blockWorkflowId) replies.push({ kind: 'joined', ...op.req });
   }
   return replies;
 }
@@ -132,16 +117,4 @@ async function writeMembers(input: GroupInput, members: Map<string, GroupMember>
     stats.lastWriteAtMs = Date.now();
   }
   return res.attempt > 1;
-}
-
-/** Replies go out in parallel chunks; a block workflow that is gone no longer needs its answer. */
-async function sendReplies(r: Replies): Promise<void> {
-  const send = <T>(id: string, signal: wf.SignalDefinition<[T]>, arg: T) => () =>
-    wf.getExternalWorkflowHandle(id).signal(signal, arg).catch(() => undefined);
-  const all = [
-    ...r.joined.map((j) => send(j.blockWorkflowId, joinedSignal, { member: j.member })),
-    ...r.left.map((l) => send(l.blockWorkflowId, leftSignal, { member: l.member })),
-    ...r.evicted.map((e) => send(e.blockWorkflowId, evictedSignal, { member: e.member, reason: 'group at capacity: oldest block rotated out' })),
-  ];
-  for (let i = 0; i < all.length; i += REPLY_CHUNK) await Promise.all(all.slice(i, i + REPLY_CHUNK).map((s) => s()));
 }

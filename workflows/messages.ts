@@ -207,6 +207,14 @@ export interface GroupStatus {
   stats: GroupStats;
 }
 
+/** The group's answer to one block: sent by the group's answerBlocks activity, one signal each. */
+export interface GroupReply {
+  kind: 'joined' | 'left' | 'evicted';
+  blockWorkflowId: string;
+  member: string;
+  reason?: string;
+}
+
 export const joinSignal = defineSignal<[JoinRequest]>('join');
 export const leaveSignal = defineSignal<[LeaveRequest]>('leave');
 /** From reconciliation: re-assert the member list on the firewall at the next tick. */

@@ -9,6 +9,7 @@ import type { AdsEvent } from '../ads/event';
 import { decide, IgnoreRule, IntakePolicy } from '../ads/decision';
 import { BlockError, BlockRequest, BlockResult, BlockService } from '../blocks/service';
 import type { EventOutcome } from '../../workflows/messages';
+import { inPool } from '../pool';
 
 export type IpOutcome = EventOutcome | 'rejected';
 
@@ -123,13 +124,4 @@ const RANK: readonly IpOutcome[] = ['started', 'extended', 'unchanged', 'duplica
 
 function mostConsequential(outcomes: readonly IpOutcome[]): IpOutcome {
   return RANK.find((o) => outcomes.includes(o)) ?? 'rejected';
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; the first failure rejects (the rest finish on their own). */
-async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
