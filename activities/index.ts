@@ -179,8 +179,8 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * The group's answers, one signal per block, a bounded number in flight. Like askGroup, from a local
-     * activity: no events in the group's history per answer. A block that has ended no longer needs its
+     * The group's answers, one signal per block, a bounded number in flight. Sent through the client, like
+     * askGroup: no events in the group's history per answer. A block that has ended no longer needs its
      * answer; a retry re-sends them all, which the blocks ignore.
      */
     async answerBlocks(replies: GroupReply[]): Promise<void> {
@@ -192,6 +192,7 @@ export function createActivities(deps: ActivityDeps) {
           .catch((err) => {
             if (!(err instanceof WorkflowNotFoundError)) throw err;
           });
+        heartbeat();
       });
     },
   };

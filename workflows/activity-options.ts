@@ -42,12 +42,21 @@ export const temporal = proxyActivities<Activities>({
 });
 
 /**
- * Messages between blocks and their group (askGroup, answerBlocks) as local activities, retried without
- * limit: a Temporal frontend that is briefly unreachable must delay a join, a leave or an answer, never
- * drop it.
+ * A block's join or leave (askGroup) as a local activity, retried without limit: a Temporal frontend that
+ * is briefly unreachable must delay a join or a leave, never drop it.
  */
 export const messaging = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '2 minutes', // a tick's answers to a thousand blocks, on a busy server
+  startToCloseTimeout: '30s',
   localRetryThreshold: '10s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+
+/**
+ * The group's answers to a tick (up to a thousand signals) as a regular activity: a local one would hold
+ * the group's workflow task open while they go out, and with it every join that arrives meanwhile.
+ */
+export const answering = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

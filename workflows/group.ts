@@ -8,7 +8,7 @@
  * discovered as a firewall error.
  */
 import * as wf from '@temporalio/workflow';
-import { firewallLocal, messaging } from './activity-options';
+import { answering, firewallLocal } from './activity-options';
 import {
   GroupCarry,
   GroupInput,
@@ -67,7 +67,7 @@ export async function groupWorkflow(input: GroupInput): Promise<void> {
       void wf.sleep(STALE_WRITE_RECHECK).then(() => void (resync = true));
     }
     await replying; // one tick of answers at a time, in tick order
-    replying = replies.length ? messaging.answerBlocks(replies) : Promise.resolve();
+    replying = replies.length ? answering.answerBlocks(replies) : Promise.resolve();
 
     if (wf.workflowInfo().continueAsNewSuggested) {
       await replying;
