@@ -6,7 +6,7 @@
  */
 import { WorkflowExecutionDescription } from '@temporalio/client';
 import { addressObjectName, groupStatusQuery, groupWorkflowId, eventSignal, statusQuery } from '../../workflows/messages';
-import { blockInput, eventually, Stack, startStack, TARGET } from '../support/stack';
+import { activeStatus, blockInput, eventually, Stack, startStack, TARGET } from '../support/stack';
 import { cancelBlocks, Ctx, expectActive, expectEnded, expectFirewallConverges, handle, ips, names, since, sleep, startBlock, view } from './convergence';
 
 const GROUP = 'rel-can';
@@ -48,7 +48,7 @@ test('a block with 60 repeat events and a group with dozens of joins continue as
   const first = await startBlock(ctx, input(ip, TTL));
   const firstRunId = first.firstExecutionRunId;
   await eventually(async () => (await view(stack.firewall, GROUP)).members.includes(addressObjectName(ip)), 30_000, 'member');
-  const before = await first.query(statusQuery);
+  const before = await activeStatus(first);
 
   // Joins in three waves, so that the group entity ticks several times (and its history grows past 40 events).
   for (let w = 0; w < 3; w++) {

@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { blockWorkflow } from '../../workflows/block';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
-import { ALL_SEARCH_ATTRIBUTES, BlockInput, blockWorkflowId } from '../../workflows/messages';
+import { ALL_SEARCH_ATTRIBUTES, BlockInput, BlockStatus, blockWorkflowId, statusQuery } from '../../workflows/messages';
 import { startEmulator, RunningEmulator, EmulatorOptions } from '../../src/fortios/emulator/server';
 import { FortiOSClient } from '../../src/fortios/client';
 import { createWorker } from '../../src/worker/worker';
@@ -132,4 +132,15 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false> 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The block's status once it is active. The member lands on the firewall a moment before the group's
+ * answer turns the block active, so a test that saw the member must still wait for this.
+ */
+export function activeStatus(handle: WorkflowHandle, timeoutMs = 20_000): Promise<BlockStatus> {
+  return eventually(async () => {
+    const st = await handle.query(statusQuery);
+    return st.state === 'active' && st;
+  }, timeoutMs, 'block active');
 }

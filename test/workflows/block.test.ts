@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { addressObjectName, BlockStatus, cancelSignal, cancelUpdate, extendSignal, extendUpdate, statusQuery } from '../../workflows/messages';
-import { blockInput, eventually, GROUP4, GROUP6, Stack, startBlock, startStack, TARGET } from '../support/stack';
+import { activeStatus, blockInput, eventually, GROUP4, GROUP6, Stack, startBlock, startStack, TARGET } from '../support/stack';
 
 const HOUR = 3_600_000;
 let stack: Stack;
@@ -40,7 +40,7 @@ test('a 1-hour block is applied, then lifted after the TTL: member removed, addr
   expect(addr).toMatchObject({ subnet: '203.0.113.7/32' });
   expect(addr!.comment).toMatch(/ads-mitigator/);
   expect(await members()).not.toContain('none'); // placeholder leaves once a real member is there
-  const active = await eventually(async () => { const st = await handle.query(statusQuery); return st.state === 'active' && st; }, 20_000, 'active');
+  const active = await activeStatus(handle);
   expect(Date.parse(active.expiresAt) - Date.parse(active.createdAt)).toBe(HOUR);
 
   const result: BlockStatus = await handle.result(); // time skips the hour here
