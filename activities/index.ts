@@ -5,7 +5,7 @@
  * slow or failing still converges.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { Client, SignalDefinition, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { FortiOSClient, FortiOSError } from '../src/fortios/client';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
 import { inPool } from '../src/pool';
@@ -185,10 +185,9 @@ export function createActivities(deps: ActivityDeps) {
      */
     async answerBlocks(replies: GroupReply[]): Promise<void> {
       await inPool(replies, ANSWERS_IN_FLIGHT, async ({ kind, blockWorkflowId, member, reason }) => {
-        const signal = REPLY_SIGNALS[kind] as SignalDefinition<[{ member: string; reason?: string }]>;
         await deps.temporal.workflow
           .getHandle(blockWorkflowId)
-          .signal(signal, { member, reason })
+          .signal(REPLY_SIGNALS[kind], { member, reason })
           .catch((err) => {
             if (!(err instanceof WorkflowNotFoundError)) throw err;
           });

@@ -192,7 +192,7 @@ class Block {
     wf.setHandler(cancelUpdate, (req) => (this.requestCancel(req), this.status()));
     wf.setHandler(joinedSignal, () => void (this.joined = true));
     wf.setHandler(leftSignal, () => void (this.left = true));
-    wf.setHandler(evictedSignal, ({ reason }) => void (this.evicted ??= reason));
+    wf.setHandler(evictedSignal, ({ reason }) => void (this.evicted ??= reason ?? 'evicted by the group'));
     wf.setHandler(statusQuery, () => this.status());
   }
 

@@ -146,10 +146,15 @@ export const cancelUpdate = defineUpdate<BlockStatus, [CancelRequest]>('cancel')
 
 export const statusQuery = defineQuery<BlockStatus>('status');
 
-// replies from the group workflow to a block workflow
-export const joinedSignal = defineSignal<[{ member: string }]>('joined');
-export const leftSignal = defineSignal<[{ member: string }]>('left');
-export const evictedSignal = defineSignal<[{ member: string; reason: string }]>('evicted');
+// replies from the group workflow to a block workflow (one payload shape, so one sender serves all three)
+export interface GroupAnswer {
+  member: string;
+  /** Why, for an eviction. */
+  reason?: string;
+}
+export const joinedSignal = defineSignal<[GroupAnswer]>('joined');
+export const leftSignal = defineSignal<[GroupAnswer]>('left');
+export const evictedSignal = defineSignal<[GroupAnswer]>('evicted');
 
 // ---------------------------------------------------------------- group entity workflow
 export interface GroupInput {

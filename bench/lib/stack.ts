@@ -10,7 +10,6 @@
  * everything here).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -26,6 +25,7 @@ import { installRuntime } from '../../src/worker/runtime';
 import { BlockService } from '../../src/blocks/service';
 import { startApiServer } from '../../src/api/server';
 import { recordFirewallCall } from '../../src/api/metrics';
+import { freePort } from '../../src/free-port';
 import { GroupTracker } from './tracker';
 
 export interface OursOptions {
@@ -91,17 +91,6 @@ async function workflowBundle(): Promise<string> {
 export function removeWorkflowBundle(): void {
   if (bundlePath) rmSync(bundlePath, { force: true });
   bundlePath = undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startOurs(o: OursOptions): Promise<Ours> {

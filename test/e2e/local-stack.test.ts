@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { temporalCliPath } from '../../src/temporal/binaries';
 import { eventually } from '../support/stack';
-import { buildDist, freePort } from '../support/processes';
+import { freePort } from '../../src/free-port';
+import { buildDist } from '../support/processes';
 
 const ROOT = path.join(__dirname, '..', '..');
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ads-e2e-'));

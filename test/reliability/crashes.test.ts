@@ -17,7 +17,8 @@ import { RunningDevServer, startDevServer, DevServerOptions } from '../../src/te
 import { createWorker } from '../../src/worker/worker';
 import { statusQuery } from '../../workflows/messages';
 import { blockInput, eventually, TARGET } from '../support/stack';
-import { buildDist, ChildHandle, freePort, killAll, startWorkerProcess } from '../support/processes';
+import { freePort } from '../../src/free-port';
+import { buildDist, ChildHandle, killAll, startWorkerProcess } from '../support/processes';
 import { cancelBlocks, Ctx, expectActive, expectEnded, expectFirewallConverges, expectOneExecutionEach, handle, ips, since, sleep, startBlock, view } from './convergence';
 
 const DAY = 86_400_000;

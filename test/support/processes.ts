@@ -5,24 +5,11 @@
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const run = promisify(execFile);
-
-/** A TCP port free on 127.0.0.1 right now (the OS picks it; we release it for the caller to bind). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Builds dist/ with the production tsconfig (the worker process runs the compiled code, as in production). */
 export async function buildDist(): Promise<void> {
