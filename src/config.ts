@@ -12,6 +12,7 @@ import { parseDuration } from './duration';
 import { assertValidIpPolicy, DEFAULT_IP_POLICY, IpPolicy, parseCidrList } from './policy/ip-policy';
 import { DEFAULT_INTAKE_POLICY, IntakePolicy, validateIntakePolicy } from './ads/decision';
 import { parsePriority } from './ads/event';
+import { ENFORCEMENT_KINDS, EnforcementKind } from './enforcement/port';
 
 export type Env = Record<string, string | undefined>;
 
@@ -22,9 +23,16 @@ export interface TargetConfig {
   url?: string;
   token: string;
   vdom: string;
-  groups: { ipv4: string; ipv6: string };
+  /** How blocks are enforced on this target (src/enforcement). */
+  enforcement: EnforcementKind;
+  /** address-group: the groups (shards, filled in order) a deny policy references, per family. */
+  groups: { ipv4: string[]; ipv6: string[] };
   /** Members per group, the placeholder included. */
   capacity: number;
+  /** threat-feed: the external resource (type address, update method push). */
+  feed?: string;
+  /** threat-feed: entries the feed may hold. */
+  feedCapacity: number;
   caFile?: string;
   tlsInsecure: boolean;
 }
@@ -32,7 +40,7 @@ export interface TargetConfig {
 export interface Config {
   dataDir: string;
   temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number; port: number };
-  api: { host: string; port: number; webhookSecret: string; readToken: string; writeToken: string; webhookRateLimit: number };
+  api: { host: string; port: number; webhookSecret: string; readToken: string; writeToken: string; webhookRateLimit: number; waitLimitMs: number };
   targets: TargetConfig[];
   emulator: { port: number; token: string; groupLimit: number; version: string };
   block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number };
@@ -114,6 +122,14 @@ class Reader {
   }
 }
 
+/** Entries per feed before FortiOS 7.4.4 (128K); 7.4.4+ allows 300,000 across all feeds. */
+const DEFAULT_FEED_CAPACITY = 131_072;
+
+function groupList(value: string | string[] | undefined, fallback: string): string[] {
+  const list = (Array.isArray(value) ? value : (value ?? '').split(',')).map((g) => g.trim()).filter(Boolean);
+  return list.length ? [...new Set(list)] : [fallback];
+}
+
 const targetFileSchema = z.object({
   targets: z
     .array(
@@ -123,8 +139,13 @@ const targetFileSchema = z.object({
         token: z.string().optional(),
         tokenFile: z.string().optional(),
         vdom: z.string().default('root'),
-        group: z.string().default('ads-blocked'),
-        group6: z.string().default('ads-blocked6'),
+        enforcement: z.enum(ENFORCEMENT_KINDS as [EnforcementKind, ...EnforcementKind[]]).default('address-group'),
+        groups: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+        groups6: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+        group: z.string().optional(),
+        group6: z.string().optional(),
+        feed: z.string().max(35).optional(),
+        feedCapacity: z.number().int().min(1).max(300_000).default(DEFAULT_FEED_CAPACITY),
         capacity: z.number().int().min(2).max(100_000).default(600),
         caFile: z.string().optional(),
         tlsInsecure: z.boolean().default(false),
@@ -195,6 +216,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       readToken: secretFrom(r, 'API_READ_TOKEN', stored),
       writeToken: secretFrom(r, 'API_WRITE_TOKEN', stored),
       webhookRateLimit: r.int('WEBHOOK_RATE_LIMIT', 600, 1, 1_000_000),
+      // Every wait in an HTTP request is bounded: past this, answer 202 with the block's current state.
+      waitLimitMs: r.duration('API_WAIT_LIMIT', '10s'),
     },
     targets: [],
     emulator,
@@ -250,16 +273,21 @@ function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {
     try {
       const text = readFileSync(file, 'utf8');
       const parsed = targetFileSchema.parse(file.endsWith('.json') ? JSON.parse(text) : parseYaml(text));
-      return parsed.targets.map((t) => ({
+      const targets = parsed.targets.map((t) => ({
         name: t.name,
         url: t.url,
         token: t.tokenFile ? readFileSync(t.tokenFile, 'utf8').trim() : t.url ? (t.token ?? '') : emulator.token,
         vdom: t.vdom,
-        groups: { ipv4: t.group, ipv6: t.group6 },
+        enforcement: t.enforcement,
+        groups: { ipv4: groupList(t.groups ?? t.group, 'ads-blocked'), ipv6: groupList(t.groups6 ?? t.group6, 'ads-blocked6') },
         capacity: t.capacity,
+        feed: t.feed,
+        feedCapacity: t.feedCapacity,
         caFile: t.caFile,
         tlsInsecure: t.tlsInsecure,
       }));
+      for (const t of targets) if (t.enforcement === 'threat-feed' && !t.feed) r.problems.push(`TARGETS_FILE=${file}: target "${t.name}" uses threat-feed enforcement: give its "feed" (external resource name)`);
+      return targets;
     } catch (err) {
       const msg = err instanceof z.ZodError ? z.prettifyError(err) : (err as Error).message;
       r.problems.push(`TARGETS_FILE=${file}: ${msg}`);
@@ -270,14 +298,22 @@ function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {
   if (url) r.check('FORTIGATE_URL', () => void new URL(url));
   const token = secretFrom(r, 'FORTIGATE_TOKEN', {}) ?? '';
   if (url && !token) r.problems.push('FORTIGATE_TOKEN: required when FORTIGATE_URL is set');
+  const enforcement = r.str('FORTIGATE_ENFORCEMENT', 'address-group') as EnforcementKind;
+  if (!ENFORCEMENT_KINDS.includes(enforcement)) r.problems.push(`FORTIGATE_ENFORCEMENT=${JSON.stringify(enforcement)}: expected one of ${ENFORCEMENT_KINDS.join(', ')}`);
+  const feed = r.opt('FORTIGATE_FEED');
+  if (enforcement === 'threat-feed' && !feed) r.problems.push('FORTIGATE_FEED: required with FORTIGATE_ENFORCEMENT=threat-feed (the external resource, type address, update method push)');
+  if (feed && feed.length > 35) r.problems.push(`FORTIGATE_FEED=${JSON.stringify(feed)}: at most 35 characters (FortiOS limit)`);
   return [
     {
       name: r.str('FORTIGATE_NAME', 'fortigate'),
       url,
       token: url ? token : emulator.token,
       vdom: r.str('FORTIGATE_VDOM', 'root'),
-      groups: { ipv4: r.str('FORTIGATE_GROUP', 'ads-blocked'), ipv6: r.str('FORTIGATE_GROUP6', 'ads-blocked6') },
+      enforcement,
+      groups: { ipv4: groupList(r.opt('FORTIGATE_GROUP'), 'ads-blocked'), ipv6: groupList(r.opt('FORTIGATE_GROUP6'), 'ads-blocked6') },
       capacity: r.int('FORTIGATE_GROUP_CAPACITY', 600, 2, 100_000),
+      feed,
+      feedCapacity: r.int('FORTIGATE_FEED_CAPACITY', DEFAULT_FEED_CAPACITY, 1, 300_000),
       caFile: r.opt('FORTIGATE_CA_FILE'),
       tlsInsecure: r.bool('FORTIGATE_TLS_INSECURE', false),
     },

@@ -88,7 +88,7 @@ async function startEmulatorIfNeeded(config: Config, logger: Logger, stops: Stop
     token: config.emulator.token,
     groupMemberLimit: config.emulator.groupLimit,
     version: config.emulator.version,
-    groups: { ipv4: [...new Set(emulated.map((t) => t.groups.ipv4))], ipv6: [...new Set(emulated.map((t) => t.groups.ipv6))] },
+    groups: { ipv4: [...new Set(emulated.flatMap((t) => t.groups.ipv4))], ipv6: [...new Set(emulated.flatMap((t) => t.groups.ipv6))] },
     stateFile: path.join(config.dataDir, 'fortios-emulator.json'),
   });
   for (const t of emulated) t.url = emulator.url;

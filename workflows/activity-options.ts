@@ -1,62 +1,49 @@
+/**
+ * How the workflows call their activities: which run inside the workflow task (local: short, idempotent,
+ * on the hot path) and which as regular tasks, and how each retries. One place, so the retry story can be
+ * read at once: nothing retries a permanent error forever while holding others up.
+ */
 import { proxyActivities, proxyLocalActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
-/**
- * Firewall calls retry without limit (backoff capped at one minute): a firewall that is down, slow or
- * failing must delay a block or an unblock, never lose it. Only answers that no retry can change
- * (policy rejection, the firewall refusing the object itself) fail at once.
- */
-const FIREWALL_RETRY: RetryPolicy = {
-  initialInterval: '500ms',
-  backoffCoefficient: 2,
-  maximumInterval: '1m',
-  nonRetryableErrorTypes: ['PolicyRejected', 'FirewallRejected', 'UnknownTarget'],
-};
-
-/** Firewall calls off the hot path (reconciliation): regular activities, heartbeating. */
-export const firewall = proxyActivities<Activities>({
-  startToCloseTimeout: '45s',
-  heartbeatTimeout: '15s',
-  retry: FIREWALL_RETRY,
-});
+/** Delivery of a message or an in-process check: retried without limit, a frontend hiccup delays, never drops. */
+const UNTIL_DONE: RetryPolicy = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' };
 
 /**
- * The short, idempotent firewall calls every block makes (create or delete its address, the group's
- * member-list write) run as local activities: the worker runs them inside the workflow task and records
- * the result as a marker, which saves an activity task's round trips through the server and four history
- * events per call — the server's SQLite writes are what bounds a burst. A worker that dies mid-call loses
- * its workflow task, and the next worker runs the call again (hence idempotent). Past the threshold,
- * retries back off on a durable timer instead of holding the workflow task open.
+ * A block's admission (full safety policy with the worker's configuration, the enforcement set) and its
+ * requests to the enforcer (signal-with-start): local activities, so the block's first workflow task does
+ * both without another round trip through the server.
  */
-export const firewallLocal = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '45s',
-  localRetryThreshold: '10s',
-  retry: FIREWALL_RETRY,
-});
-
-/** Temporal-side helpers for reconciliation (visibility, describes): quick, heartbeating. */
-export const temporal = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  heartbeatTimeout: '20s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-
-/**
- * A block's join or leave (askGroup) as a local activity, retried without limit: a Temporal frontend that
- * is briefly unreachable must delay a join or a leave, never drop it.
- */
-export const messaging = proxyLocalActivities<Activities>({
+export const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   localRetryThreshold: '10s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: { ...UNTIL_DONE, nonRetryableErrorTypes: ['UnknownTarget'] },
 });
 
 /**
- * The group's answers to a tick (up to a thousand signals) as a regular activity: a local one would hold
- * the group's workflow task open while they go out, and with it every join that arrives meanwhile.
+ * One tick of an enforcer: a local activity (no activity-task round trips on the hot path). A few quick
+ * tries only: when the firewall stays down the enforcer itself backs off between ticks, so that it keeps
+ * taking messages and can continue as new during an outage of hours.
+ */
+export const setWriter = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  localRetryThreshold: '10s',
+  retry: { initialInterval: '300ms', backoffCoefficient: 2, maximumInterval: '3s', maximumAttempts: 3 },
+});
+
+/**
+ * The enforcer's answers to a tick (up to a thousand signals) as a regular activity: a local one would hold
+ * the enforcer's workflow task open while they go out, and with it every change that arrives meanwhile.
  */
 export const answering = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '30s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+  retry: UNTIL_DONE,
+});
+
+/** Reconciliation and recovery passes: bounded tries, bounded time; the next schedule tick tries again. */
+export const repairing = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '60s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
 });

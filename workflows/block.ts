@@ -1,18 +1,37 @@
 /**
- * Block workflow: one per (firewall target, IP). Validates, creates the address object, joins the group
- * (through the group's entity workflow), sleeps for the TTL on a durable timer, then leaves the group and
- * deletes the address object — in that order, or FortiOS refuses the delete (-23).
+ * ipBlock: one workflow per (firewall target, IP) — the source of truth for that IP. It is admitted (full
+ * safety policy, enforcement set from the worker's configuration), asks its set's enforcer to add the IP,
+ * holds for the TTL on a durable timer (repeat events, extend, cancel arrive as Updates or signals to this
+ * same run), then asks the enforcer to remove it. What the firewall should hold is always derivable from
+ * the running blocks: the enforcer and reconciliation may be terminated or reset at any time and converge
+ * back from them (see reconcile.ts).
  *
- * Repeat events, extend and cancel arrive as signals or Updates to this same run, so there is never a
- * second workflow for one IP. Cancelling the workflow itself (Web UI, CLI) still lifts the block: the
- * clean-up runs in a non-cancellable scope.
+ * The block is a small state machine (pending → active → releasing → ended) that can continue as new in
+ * any state, carrying everything (outstanding request, pending eviction, cancel, extensions): a block that
+ * receives events for 30 days stays far from the server's per-run limits. Cancelling the workflow itself
+ * (Web UI, CLI) still lifts the block: the clean-up runs in a non-cancellable scope. The rules live in
+ * block-rules.ts as plain functions.
  */
 import * as wf from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { checkIp, RESERVED_ONLY_POLICY } from '../src/policy/ip-policy';
-import { firewallLocal, messaging } from './activity-options';
+import { local } from './activity-options';
 import {
-  addressObjectName,
+  accepts,
+  extend,
+  extendProblem,
+  freshCarry,
+  hasEvent,
+  isOver,
+  iso,
+  MESSAGES_PER_RUN,
+  needsExpiryRefresh,
+  recordEvent,
+  relative,
+  resendDelayMs,
+  SEARCHABLE_EVENT_IDS,
+} from './block-rules';
+import {
   BlockCarry,
   BlockInput,
   BlockStatus,
@@ -23,256 +42,231 @@ import {
   ENDED_STATES,
   EventOutcome,
   EventRef,
-  evictedSignal,
+  eventSignal,
   ExtendRequest,
   extendSignal,
   extendUpdate,
-  Extension,
-  eventSignal,
-  joinedSignal,
-  leftSignal,
+  reassertSignal,
   recordEventUpdate,
   RecordEventResult,
   SA,
+  SetAnswer,
+  setAnswerSignal,
   statusQuery,
 } from './messages';
 
-const KEEP_EVENTS = 50;
-const KEEP_EXTENSIONS = 50;
-const SEARCHABLE_EVENT_IDS = 20;
-/** How long to wait for the group's answer before asking again (the group may have been restarted). */
-const GROUP_REPLY_TIMEOUT = '5 minutes';
-
-export async function blockWorkflow(input: BlockInput): Promise<BlockStatus> {
-  const b = new Block(input);
-  return b.run();
+export async function ipBlock(input: BlockInput): Promise<BlockStatus> {
+  return new Block(input).run();
 }
 
 class Block {
-  private readonly id = wf.workflowInfo().workflowId;
-  private readonly member: string;
-  private s: BlockCarry;
-  private joined = false;
-  private left = false;
-  private evicted?: string;
-  private cancel?: CancelRequest & { atMs: number };
-  private lastError?: string;
-  /** Set when the expiry moved, to restart the durable timer. */
+  private readonly info = wf.workflowInfo();
+  /** Answers of the enforcer name this lineage: the same across continue-as-new, new for a new block of the IP. */
+  private readonly lineage = this.info.firstExecutionRunId;
+  private readonly s: BlockCarry;
+  /** Set by every message, so the main loop re-evaluates (and checks the per-run message budget). */
   private wake = false;
+  private messages = 0;
 
   constructor(private readonly input: BlockInput) {
-    this.member = addressObjectName(input.ip);
-    const now = Date.now();
-    this.s = input.carried ?? {
-      state: 'pending',
-      createdAtMs: now,
-      expiresAtMs: now + input.ttlMs,
-      currentTtlMs: input.ttlMs,
-      events: input.event ? [input.event] : [],
-      eventCount: input.event ? 1 : 0,
-      extensions: [],
-    };
-    this.joined = this.s.state === 'active';
-    if (this.s.cancelledBy) this.cancel = { ...this.s.cancelledBy };
+    this.s = input.carried ? { ...input.carried } : freshCarry(input, Date.now());
     this.registerHandlers();
   }
 
   async run(): Promise<BlockStatus> {
     try {
-      if (!this.input.carried) await this.apply();
-      await this.holdUntilExpiry();
-      await this.release();
+      if (!this.input.carried || !this.s.enforcement) await this.admit();
+      while (!ENDED_STATES.includes(this.s.state)) {
+        this.publish();
+        if (this.s.state === 'pending') await this.pending();
+        else if (this.s.state === 'active') await this.active();
+        else await this.releasing();
+        if (this.messages >= MESSAGES_PER_RUN || wf.workflowInfo().continueAsNewSuggested) {
+          if (!ENDED_STATES.includes(this.s.state)) await this.continueAsNew();
+        }
+      }
+      this.publish();
       return this.status();
     } catch (err) {
       if (wf.isCancellation(err)) {
         // Cancelled from outside (Web UI, CLI): the block must still be lifted, whatever else is cancelled.
-        this.cancel ??= { reason: 'workflow cancelled', actor: 'temporal', atMs: Date.now() };
-        await wf.CancellationScope.nonCancellable(() => this.release());
+        await wf.CancellationScope.nonCancellable(async () => {
+          this.requestCancel({ reason: 'workflow cancelled', actor: 'temporal' });
+          while (!ENDED_STATES.includes(this.s.state)) {
+            this.publish();
+            await this.releasing();
+          }
+          this.publish();
+        });
       }
       throw err;
     }
   }
 
   // ------------------------------------------------------------------ lifecycle steps
-  private async apply(): Promise<void> {
-    // The configurable policy (allowlist…) is applied by the ensureAddress activity with the worker's configuration.
-    const verdict = checkIp(this.input.ip, RESERVED_ONLY_POLICY);
-    if (!verdict.ok || verdict.ip !== this.input.ip) {
-      return this.reject(verdict.ok ? `"${this.input.ip}" is not in canonical form (${verdict.ip})` : verdict.reason);
+  /** Syntax here (deterministic), the full policy and the enforcement set in the worker (its configuration). */
+  private async admit(): Promise<void> {
+    const { ip, target, family } = this.input;
+    const verdict = checkIp(ip, RESERVED_ONLY_POLICY);
+    if (!verdict.ok || verdict.ip !== ip) {
+      return this.end('rejected', verdict.ok ? `"${ip}" is not in canonical form (${verdict.ip})` : verdict.reason);
     }
-    this.publish();
-    try {
-      await firewallLocal.ensureAddress({
-        target: this.input.target,
-        family: this.input.family,
-        name: this.member,
-        ip: this.input.ip,
-        cidr: verdict.cidr,
-        comment: this.comment(),
-      });
-    } catch (err) {
-      // Only non-retryable failures get here (policy or the firewall refusing the object itself).
-      return this.reject(rootMessage(err));
-    }
-    await this.askGroup('join', () => this.joined || !!this.evicted || !!this.cancel);
-    if (this.joined && !this.evicted) {
-      this.s.state = 'active';
-      this.s.blockedAtMs = Date.now();
-    }
+    const admission = await local.admitBlock({ target, ip, family });
+    if (!admission.ok) return this.end('rejected', admission.reason);
+    this.s.enforcement = admission.enforcement;
   }
 
-  private async holdUntilExpiry(): Promise<void> {
-    while (this.s.state === 'active' && !this.cancel && !this.evicted) {
-      const remaining = this.s.expiresAtMs - Date.now();
-      if (remaining <= 0) break;
-      this.wake = false;
-      this.publish();
-      await wf.condition(() => this.wake || !!this.cancel || !!this.evicted, remaining);
-      if (wf.workflowInfo().continueAsNewSuggested) await this.continueAsNew();
-    }
+  private async pending(): Promise<void> {
+    if (this.s.cancelledBy) return this.toReleasing();
+    if (this.s.evicted) return this.end('evicted');
+    if (this.s.asked?.op !== 'add' || this.s.reassert) await this.send('add');
+    await this.waitOrResend();
   }
 
-  private async release(): Promise<void> {
-    if (ENDED_STATES.includes(this.s.state)) return;
+  private async active(): Promise<void> {
+    if (this.s.evicted) return this.end('evicted');
+    if (this.s.cancelledBy) return this.toReleasing();
+    const remaining = this.s.expiresAtMs - Date.now();
+    if (remaining <= 0) return this.toReleasing();
+    if (this.s.reassert || needsExpiryRefresh(this.s)) await this.send('add');
+    if (this.s.asked) return this.waitOrResend(remaining);
+    this.wake = false;
+    await wf.condition(() => this.wake, remaining);
+  }
+
+  private async releasing(): Promise<void> {
+    if (this.s.asked?.op !== 'remove' || this.s.reassert) await this.send('remove');
+    await this.waitOrResend();
+  }
+
+  private toReleasing(): void {
     this.s.state = 'releasing';
-    this.publish();
-    if (!this.evicted) await this.askGroup('leave', () => this.left);
-    await firewallLocal.deleteAddress({ target: this.input.target, family: this.input.family, name: this.member });
-    this.s.state = this.evicted ? 'evicted' : this.cancel ? 'cancelled' : 'expired';
-    this.s.endedAtMs = Date.now();
-    this.publish();
+    this.s.asked = undefined;
   }
 
-  private async reject(reason: string): Promise<never> {
-    this.s.state = 'rejected';
-    this.lastError = reason;
-    this.s.endedAtMs = Date.now();
-    this.publish();
-    throw wf.ApplicationFailure.nonRetryable(`block of ${this.input.ip} rejected: ${reason}`, 'PolicyRejected');
+  /** Waits for a message; when the outstanding request stays unanswered, sends it again (idempotent). */
+  private async waitOrResend(capMs?: number): Promise<void> {
+    const asked = this.s.asked!;
+    const resendIn = asked.atMs + resendDelayMs(asked) - Date.now();
+    this.wake = false;
+    const woken = await wf.condition(() => this.wake, Math.max(1, capMs === undefined ? resendIn : Math.min(resendIn, capMs)));
+    if (!woken && this.s.asked === asked && asked.atMs + resendDelayMs(asked) <= Date.now()) this.s.reassert = true;
   }
 
-  /** Asks the group entity and waits for its answer, asking again if it does not come (idempotent on its side). */
-  private async askGroup(kind: 'join' | 'leave', answered: () => boolean): Promise<void> {
-    const { target, group, family, groupSettings } = this.input;
-    const ask = { group: { target, group, family, ...groupSettings }, kind, request: { member: this.member, blockWorkflowId: this.id } };
-    while (!answered()) {
-      await messaging.askGroup(ask);
-      await wf.condition(answered, GROUP_REPLY_TIMEOUT);
+  /** Tells the enforcer; the answer arrives as a setAnswer signal (lineage-checked). */
+  private async send(op: 'add' | 'remove'): Promise<void> {
+    const { target, ip, family } = this.input;
+    const sends = this.s.asked?.op === op ? this.s.asked.sends + 1 : 1;
+    this.s.asked = { op, atMs: Date.now(), sends };
+    this.s.reassert = false;
+    if (op === 'add') this.s.pushedExpiryMs = this.s.expiresAtMs;
+    await local.askEnforcer({
+      target,
+      set: this.s.enforcement!.set,
+      change: {
+        op,
+        ip,
+        family,
+        owner: { workflowId: this.info.workflowId, lineage: this.lineage },
+        expiresAtMs: op === 'add' ? this.s.expiresAtMs : undefined,
+        label: op === 'add' ? this.label() : undefined,
+      },
+    });
+  }
+
+  private onAnswer(a: SetAnswer): void {
+    if (!accepts(this.s, a, this.lineage)) return;
+    if (a.op === 'evict') {
+      this.s.evicted = a.reason ?? 'rotated out of a full set';
+      return;
     }
+    this.s.asked = undefined;
+    if (!a.ok) {
+      // The firewall refused this entry for good (the enforcer isolated it): visible, with its reason.
+      this.end('failed', a.reason ?? 'refused by the firewall');
+      return;
+    }
+    if (a.op === 'add') {
+      if (this.s.state === 'pending') {
+        this.s.state = 'active';
+        this.s.blockedAtMs = Date.now();
+      }
+    } else {
+      this.end(this.s.evicted ? 'evicted' : this.s.cancelledBy ? 'cancelled' : 'expired');
+    }
+  }
+
+  private end(state: BlockCarry['state'], error?: string): void {
+    this.s.state = state;
+    this.s.asked = undefined;
+    this.s.endedAtMs = Date.now();
+    if (error) this.s.lastError = error;
   }
 
   private async continueAsNew(): Promise<never> {
     await wf.condition(wf.allHandlersFinished);
-    return wf.continueAsNew<typeof blockWorkflow>({
-      ...this.input,
-      event: undefined,
-      carried: { ...this.s, cancelledBy: this.cancel },
-    });
+    return wf.continueAsNew<typeof ipBlock>({ ...this.input, event: undefined, carried: { ...this.s } });
   }
 
   // ------------------------------------------------------------------ messages
   private registerHandlers(): void {
-    wf.setHandler(eventSignal, ({ event, ttlMs }) => void this.recordEvent(event, ttlMs));
-    wf.setHandler(recordEventUpdate, ({ event, ttlMs }) => this.eventResult(this.recordEvent(event, ttlMs)), {
+    const counted =
+      <A extends unknown[], R>(fn: (...a: A) => R) =>
+      (...a: A): R => {
+        this.messages++;
+        this.wake = true;
+        return fn(...a);
+      };
+    wf.setHandler(eventSignal, counted(({ event, ttlMs }) => void this.onEvent(event, ttlMs)));
+    wf.setHandler(recordEventUpdate, counted(({ event, ttlMs }) => this.eventResult(this.onEvent(event, ttlMs))), {
       validator: ({ event }) => {
-        if (this.isOver() || !this.hasEvent(event.id)) return;
+        if (isOver(this.s) || !hasEvent(this.s, event.id)) return;
         throw wf.ApplicationFailure.create({ type: DUPLICATE_EVENT, message: `event ${event.id} is already recorded`, nonRetryable: true, details: [this.eventResult('duplicate')] });
       },
     });
-    wf.setHandler(extendSignal, (req) => {
-      if (!this.extendProblem(req)) this.extend(req);
-    });
-    wf.setHandler(extendUpdate, (req) => (this.extend(req), this.status()), {
+    wf.setHandler(extendSignal, counted((req) => void (extendProblem(this.s, this.input, req, Date.now()) ? undefined : extend(this.s, req, Date.now()))));
+    wf.setHandler(extendUpdate, counted((req: ExtendRequest) => (extend(this.s, req, Date.now()), this.status())), {
       validator: (req) => {
-        const problem = this.extendProblem(req);
+        const problem = extendProblem(this.s, this.input, req, Date.now());
         if (problem) throw new Error(problem);
       },
     });
-    wf.setHandler(cancelSignal, (req) => this.requestCancel(req));
-    wf.setHandler(cancelUpdate, (req) => (this.requestCancel(req), this.status()));
-    wf.setHandler(joinedSignal, () => void (this.joined = true));
-    wf.setHandler(leftSignal, () => void (this.left = true));
-    wf.setHandler(evictedSignal, ({ reason }) => void (this.evicted ??= reason ?? 'evicted by the group'));
+    wf.setHandler(cancelSignal, counted((req) => this.requestCancel(req)));
+    wf.setHandler(cancelUpdate, counted((req: CancelRequest) => (this.requestCancel(req), this.status())));
+    wf.setHandler(setAnswerSignal, counted((a) => this.onAnswer(a)));
+    wf.setHandler(reassertSignal, counted(() => void (ENDED_STATES.includes(this.s.state) ? undefined : (this.s.reassert = true))));
     wf.setHandler(statusQuery, () => this.status());
   }
 
-  private isOver(): boolean {
-    return this.s.state === 'releasing' || ENDED_STATES.includes(this.s.state) || !!this.cancel || !!this.evicted;
-  }
-
-  /** A repeat event moves the expiry to now + TTL (escalated for repeat offenders if configured), never earlier. */
-  private recordEvent(event: EventRef, ttlMs: number): EventOutcome {
-    if (this.isOver()) return 'unchanged';
-    if (this.hasEvent(event.id)) return 'duplicate';
-    const first = this.s.eventCount === 0 && !this.input.carried;
-    this.s.events = [...this.s.events, event].slice(-KEEP_EVENTS);
-    this.s.eventCount++;
-    let ttl = Math.min(ttlMs, this.input.maxTtlMs);
-    const esc = this.input.escalation;
-    if (esc && !first) {
-      this.s.currentTtlMs = Math.min(Math.max(this.s.currentTtlMs, ttl) * esc.factor, esc.maxTtlMs);
-      ttl = this.s.currentTtlMs;
-    }
-    const moved = this.moveExpiry(Date.now() + ttl, 'event', `ads:${event.id}`);
-    this.publish();
-    return first ? 'started' : moved ? 'extended' : 'unchanged';
-  }
-
-  private hasEvent(id: string): boolean {
-    return this.s.events.some((e) => e.id === id);
+  private onEvent(event: EventRef, ttlMs: number): EventOutcome {
+    if (isOver(this.s)) return 'unchanged';
+    if (hasEvent(this.s, event.id)) return 'duplicate';
+    return recordEvent(this.s, this.input, event, ttlMs, Date.now());
   }
 
   private eventResult(outcome: EventOutcome): RecordEventResult {
     return { outcome, expiresAt: iso(this.s.expiresAtMs), state: this.s.state };
   }
 
-  private extendProblem(req: ExtendRequest): string | undefined {
-    if (this.isOver()) return `the block is ${this.cancel ? 'cancelled' : this.s.state}: nothing to extend`;
-    const target = this.extendTarget(req);
-    if (target === undefined) return 'give exactly one of "by" (a positive duration) or "until" (a time)';
-    if (target <= this.s.expiresAtMs) return `the new expiry ${iso(target)} is not after the current one ${iso(this.s.expiresAtMs)}: to shorten a block, unblock it`;
-    if (target - Date.now() > this.input.maxTtlMs) return `the new expiry ${iso(target)} is further than the maximum block time allows`;
-    return undefined;
-  }
-
-  private extendTarget(req: ExtendRequest): number | undefined {
-    if (req.byMs !== undefined && req.untilMs === undefined && req.byMs > 0) return this.s.expiresAtMs + req.byMs;
-    if (req.untilMs !== undefined && req.byMs === undefined) return req.untilMs;
-    return undefined;
-  }
-
-  private extend(req: ExtendRequest): void {
-    this.moveExpiry(this.extendTarget(req)!, 'extend', req.actor);
-    this.publish();
-  }
-
-  private moveExpiry(toMs: number, cause: Extension['cause'], actor: string): boolean {
-    if (toMs <= this.s.expiresAtMs) return false;
-    const ext: Extension = { atMs: Date.now(), fromMs: this.s.expiresAtMs, toMs, actor, cause };
-    this.s.extensions = [...this.s.extensions, ext].slice(-KEEP_EXTENSIONS);
-    this.s.expiresAtMs = toMs;
-    this.wake = true;
-    return true;
-  }
-
+  /** Idempotent: the first cancel wins. Answers already show `releasing`. */
   private requestCancel(req: CancelRequest): void {
-    if (this.isOver()) return; // idempotent: the first cancel wins
-    this.cancel = { ...req, atMs: Date.now() };
+    if (isOver(this.s)) return;
+    this.s.cancelledBy = { ...req, atMs: Date.now() };
+    if (this.s.state === 'active' || this.s.state === 'pending') this.toReleasing();
   }
 
   // ------------------------------------------------------------------ visibility
   private status(): BlockStatus {
     const s = this.s;
     return {
-      workflowId: this.id,
+      workflowId: this.info.workflowId,
       target: this.input.target,
       ip: this.input.ip,
       family: this.input.family,
-      group: this.input.group,
+      group: s.enforcement?.set ?? '',
       state: s.state,
       reason: this.input.reason,
       actor: this.input.actor,
-      addressName: this.member,
       createdAt: iso(s.createdAtMs),
       blockedAt: s.blockedAtMs ? iso(s.blockedAtMs) : undefined,
       expiresAt: iso(s.expiresAtMs),
@@ -280,46 +274,56 @@ class Block {
       events: s.events,
       eventCount: s.eventCount,
       extensions: s.extensions,
-      cancelledBy: this.cancel ? { actor: this.cancel.actor, reason: this.cancel.reason, at: iso(this.cancel.atMs) } : undefined,
-      evictedReason: this.evicted,
-      lastError: this.lastError,
+      cancelledBy: s.cancelledBy ? { actor: s.cancelledBy.actor, reason: s.cancelledBy.reason, at: iso(s.cancelledBy.atMs) } : undefined,
+      evictedReason: s.evicted,
+      lastError: s.lastError,
     };
   }
 
   private published = '';
-  /** Mirrors the state into search attributes (only when it changed: each upsert is a history event). */
+  /** Mirrors the state into search attributes (only when it changed: each upsert is a history event) and the Web UI's details. */
   private publish(): void {
     const last = this.s.events[this.s.events.length - 1];
     const attrs: SearchAttributeUpdatePair[] = [
       { key: SA.blockedIp, value: this.input.ip },
       { key: SA.firewallTarget, value: this.input.target },
-      { key: SA.addressGroup, value: this.input.group },
       { key: SA.blockState, value: this.s.state },
       { key: SA.blockExpiresAt, value: new Date(this.s.expiresAtMs) },
       { key: SA.adsEventId, value: this.s.events.slice(-SEARCHABLE_EVENT_IDS).map((e) => e.id) },
+      ...(this.s.enforcement ? [{ key: SA.addressGroup, value: this.s.enforcement.set }] : []),
       ...(last?.severity ? [{ key: SA.adsSeverity, value: last.severity }] : []),
       ...(last?.method ? [{ key: SA.adsMethod, value: last.method }] : []),
     ];
+    wf.setCurrentDetails(this.details());
     const fingerprint = JSON.stringify(attrs.map((a) => a.value));
     if (fingerprint === this.published) return;
     this.published = fingerprint;
     wf.upsertSearchAttributes(attrs);
   }
 
-  private comment(): string {
-    const e = this.s.events[this.s.events.length - 1];
-    const what = e ? `ADS event ${e.id}${e.method ? ` ${e.method}` : ''}${e.severity ? ` (${e.severity})` : ''}` : this.input.reason;
-    return `ads-mitigator: ${what}; until ${iso(this.s.expiresAtMs)}`;
+  /** Markdown for the Web UI: state, until when (UTC and relative), why, last events, who changed it. */
+  private details(): string {
+    const s = this.s;
+    const now = Date.now();
+    const ended = ENDED_STATES.includes(s.state);
+    const lines = [
+      `**${s.state}** — ${this.input.ip} on ${this.input.target}${s.enforcement ? ` (set ${s.enforcement.set})` : ''}`,
+      ended ? `ended ${s.endedAtMs ? iso(s.endedAtMs) : ''}` : `until ${iso(s.expiresAtMs)} (${relative(s.expiresAtMs, now)})`,
+      `why: ${this.input.reason} — by ${this.input.actor}`,
+      ...s.events.slice(-3).reverse().map((e) => `event ${e.id}${e.method ? ` ${e.method}` : ''}${e.severity ? ` (${e.severity})` : ''} at ${iso(e.receivedAtMs)}`),
+      ...(s.eventCount > 3 ? [`${s.eventCount} events in all`] : []),
+      ...s.extensions.slice(-2).map((x) => `extended to ${iso(x.toMs)} by ${x.actor}`),
+      ...(s.cancelledBy ? [`cancelled by ${s.cancelledBy.actor}: ${s.cancelledBy.reason}`] : []),
+      ...(s.evicted ? [`evicted: ${s.evicted}`] : []),
+      ...(s.lastError ? [`error: ${s.lastError}`] : []),
+    ];
+    return lines.join('  \n');
   }
-}
 
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-/** The message of the innermost cause (an ActivityFailure wraps the ApplicationFailure that says why). */
-function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e && typeof e === 'object' && e.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
+  /** A short description for the firewall object (the backend prefixes its ownership marker and the expiry). */
+  private label(): string {
+    const e = this.s.events[this.s.events.length - 1];
+    const manual = !e || e.id.startsWith('manual:');
+    return manual ? `${this.input.reason} (${this.input.actor})` : `ADS event ${e.id}${e.method ? ` ${e.method}` : ''}${e.severity ? ` (${e.severity})` : ''}`;
+  }
 }

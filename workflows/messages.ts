@@ -2,6 +2,11 @@
  * The public face of our workflows: inputs, states, signals, updates, queries, search attributes and
  * workflow IDs. Imported by workflow code (so: deterministic, only @temporalio/workflow|common) and by
  * the API, the worker and the tests, so that every caller speaks the same names.
+ *
+ * The source of truth is the set of block workflows. An enforcement set's entity (`enforcer`) is only the
+ * single writer that batches their changes onto the firewall: it remembers nothing a block or the firewall
+ * does not also hold, so it can be terminated or reset at any time. Block-facing names (`recordEvent`,
+ * `extend`, `cancel`, `status`) are the same as in the first release, so the API speaks to both generations.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
@@ -17,25 +22,32 @@ export const SA = {
   adsEventId: defineSearchAttributeKey('AdsEventId', SearchAttributeType.KEYWORD_LIST),
   adsSeverity: defineSearchAttributeKey('AdsSeverity', SearchAttributeType.KEYWORD),
   adsMethod: defineSearchAttributeKey('AdsMethod', SearchAttributeType.KEYWORD),
+  /** The enforcement set that holds the block (for the address-group backend: its first group's name). */
   addressGroup: defineSearchAttributeKey('AddressGroup', SearchAttributeType.KEYWORD),
 } as const;
 export const ALL_SEARCH_ATTRIBUTES = Object.values(SA);
 
-// ---------------------------------------------------------------- IDs
+// ---------------------------------------------------------------- workflow types and IDs
+export const WORKFLOW_TYPES = {
+  block: 'ipBlock',
+  enforcer: 'enforcer',
+  reconcile: 'reconcileTarget',
+  /** First-release types: still replayed and migrated (README, "Changing workflows"). */
+  legacyBlock: 'blockWorkflow',
+  legacyGroup: 'groupWorkflow',
+} as const;
+/** Visibility clause that matches block workflows of both generations. */
+export const BLOCK_TYPES_CLAUSE = `WorkflowType IN ("${WORKFLOW_TYPES.block}", "${WORKFLOW_TYPES.legacyBlock}")`;
+
 /** One block workflow per (target, IP): a repeat event finds the running one instead of starting another. */
 export const blockWorkflowId = (target: string, ip: string): string => `block:${target}:${ip}`;
-/** One entity workflow per (target, address group): the only writer of that group's member list. */
-export const groupWorkflowId = (target: string, group: string): string => `group:${target}:${group}`;
+/** One entity workflow per (target, enforcement set): the only writer of that set on the firewall. */
+export const enforcerWorkflowId = (target: string, set: string): string => `enforce:${target}:${set}`;
 export const reconcileWorkflowId = (target: string): string => `reconcile:${target}`;
-/** Name of the address object on the firewall; carries the IP so an operator can read the group. */
-export const addressObjectName = (ip: string): string => `ads-${ip}`;
-export const ADDRESS_NAME_PREFIX = 'ads-';
-/** Built-in FortiOS address 0.0.0.0/32 that matches nothing: keeps a group non-empty (older FortiOS rejects empty groups). */
-export const PLACEHOLDER_MEMBER = 'none';
 
 // ---------------------------------------------------------------- block workflow
-export type BlockState = 'pending' | 'active' | 'releasing' | 'expired' | 'cancelled' | 'evicted' | 'rejected';
-export const ENDED_STATES: readonly BlockState[] = ['expired', 'cancelled', 'evicted', 'rejected'];
+export type BlockState = 'pending' | 'active' | 'releasing' | 'expired' | 'cancelled' | 'evicted' | 'rejected' | 'failed';
+export const ENDED_STATES: readonly BlockState[] = ['expired', 'cancelled', 'evicted', 'rejected', 'failed'];
 
 export interface EventRef {
   /** ADS event id, or `manual:<uuid>` for an operator's block. */
@@ -46,33 +58,44 @@ export interface EventRef {
 }
 
 export interface Escalation {
-  /** Each repeat offence (a new event after the block has run for `afterMs`) multiplies the TTL by `factor`... */
+  /** Each repeat offence multiplies the TTL by `factor`... */
   factor: number;
-  /** ...up to this TTL. */
+  /** ...up to this TTL (never beyond the block's maxTtlMs either). */
   maxTtlMs: number;
+}
+
+/** Where a block is enforced: resolved by the worker from its configuration (the workflow never names a backend). */
+export interface EnforcementRef {
+  set: string;
+  /** The set keeps each entry's expiry (native expiry, a comment): the block re-sends it when it moved far. */
+  refreshOnExtend: boolean;
 }
 
 export interface BlockInput {
   target: string;
   ip: string; // canonical form (checked by the API and again in the workflow)
   family: AddressFamily;
-  group: string;
-  /** How to start the group's entity workflow if it is not running yet. */
-  groupSettings: { capacity: number; batchWindowMs: number };
   ttlMs: number;
   maxTtlMs: number;
   reason: string;
   actor: string;
   event?: EventRef;
   escalation?: Escalation;
-  /** Only set by continue-as-new: the state carried over to the next run. */
+  /** Only set by continue-as-new (and by the migration of a first-release block). */
   carried?: BlockCarry;
+}
+
+/** An outstanding request to the enforcer. */
+export interface Asked {
+  op: 'add' | 'remove';
+  atMs: number;
+  /** How often it was sent (re-sent on a timer and when nudged). */
+  sends: number;
 }
 
 export interface BlockCarry {
   state: BlockState;
   createdAtMs: number;
-  cancelledBy?: { actor: string; reason: string; atMs: number };
   blockedAtMs?: number;
   endedAtMs?: number;
   expiresAtMs: number;
@@ -80,6 +103,15 @@ export interface BlockCarry {
   events: EventRef[];
   eventCount: number;
   extensions: Extension[];
+  cancelledBy?: { actor: string; reason: string; atMs: number };
+  evicted?: string;
+  lastError?: string;
+  enforcement?: EnforcementRef;
+  asked?: Asked;
+  /** The expiry the firewall was last given (backends with firewallExpiry). */
+  pushedExpiryMs?: number;
+  /** The set must be told this block's membership again (nudged by reconciliation or a fresh enforcer). */
+  reassert?: boolean;
 }
 
 export interface Extension {
@@ -95,11 +127,11 @@ export interface BlockStatus {
   target: string;
   ip: string;
   family: AddressFamily;
+  /** The enforcement set (kept under its first-release name). */
   group: string;
   state: BlockState;
   reason: string;
   actor: string;
-  addressName: string;
   createdAt: string;
   blockedAt?: string;
   expiresAt: string;
@@ -142,101 +174,103 @@ export interface CancelRequest {
   actor: string;
 }
 export const cancelSignal = defineSignal<[CancelRequest]>('cancel');
+/** Answers the block's status with the cancel applied (state `releasing` until the set confirms). */
 export const cancelUpdate = defineUpdate<BlockStatus, [CancelRequest]>('cancel');
 
 export const statusQuery = defineQuery<BlockStatus>('status');
 
-// replies from the group workflow to a block workflow (one payload shape, so one sender serves all three)
-export interface GroupAnswer {
-  member: string;
-  /** Why, for an eviction. */
+/** The enforcer's answer to one change, or its news that an entry was rotated out. */
+export interface SetAnswer {
+  op: 'add' | 'remove' | 'evict';
+  ip: string;
+  /**
+   * The block lineage the answer is for (the first run id of its continue-as-new chain). A block ignores
+   * answers for another lineage: a late answer never reaches a newer block of the same IP. Evictions carry
+   * none (the enforcer keeps no memory of who added an entry): they concern whoever holds the IP now.
+   */
+  lineage?: string;
+  ok: boolean;
   reason?: string;
 }
-export const joinedSignal = defineSignal<[GroupAnswer]>('joined');
-export const leftSignal = defineSignal<[GroupAnswer]>('left');
-export const evictedSignal = defineSignal<[GroupAnswer]>('evicted');
+export const setAnswerSignal = defineSignal<[SetAnswer]>('setAnswer');
+/** Nudge (reconciliation, a fresh enforcer): re-send your outstanding request, or re-assert your entry. */
+export const reassertSignal = defineSignal<[]>('reassert');
 
-// ---------------------------------------------------------------- group entity workflow
-export interface GroupInput {
-  target: string;
-  group: string;
+// ---------------------------------------------------------------- enforcer (single writer per enforcement set)
+export interface SetChange {
+  op: 'add' | 'remove';
+  ip: string;
   family: AddressFamily;
-  /** Members the firewall group may hold, the placeholder included. */
-  capacity: number;
-  /** Optional debounce (0 = none): how long a tick waits for more joins/leaves before its firewall write. */
-  batchWindowMs: number;
-  carried?: GroupCarry;
+  /** Who asked: answers go there. Absent for reconciliation's repairs (nobody waits for them). */
+  owner?: { workflowId: string; lineage: string };
+  /** add: when the block ends (backends that keep an expiry or write it into a comment). */
+  expiresAtMs?: number;
+  /** add: a short human description (object comments). */
+  label?: string;
 }
 
-export interface GroupMember {
-  member: string; // address object name
-  blockWorkflowId: string;
-  joinedAtMs: number;
-}
-
-export interface JoinRequest {
-  member: string;
-  blockWorkflowId: string;
-}
-export interface LeaveRequest {
-  member: string;
-  blockWorkflowId: string;
-}
-
-/** A join or leave waiting for the next tick; kept in arrival order (a join then a leave of one member must stay in that order). */
-export type GroupOp = { kind: 'join'; req: JoinRequest } | { kind: 'leave'; req: LeaveRequest };
-
-export interface GroupCarry {
-  members: GroupMember[];
-  pending: GroupOp[];
-  stats: GroupStats;
-}
-
-export interface GroupStats {
+export interface EnforcerStats {
+  ticks: number;
   writes: number;
-  joins: number;
-  leaves: number;
+  adds: number;
+  removes: number;
   evictions: number;
-  lastWriteAtMs?: number;
+  failures: number;
+  lastApplyAtMs?: number;
   lastError?: string;
 }
 
-export interface GroupStatus {
+/** Who waits for the answer about one IP. */
+export interface Waiter {
+  workflowId: string;
+  lineage: string;
+  op: 'add' | 'remove';
+}
+/** The latest change for one IP (what the firewall must reflect) and everyone waiting for its answer. */
+export interface QueuedChange {
+  change: SetChange;
+  waiters: Waiter[];
+}
+
+export interface EnforcerInput {
   target: string;
-  group: string;
-  family: AddressFamily;
-  capacity: number;
-  members: GroupMember[];
-  pendingJoins: number;
-  pendingLeaves: number;
-  stats: GroupStats;
+  set: string;
+  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean };
 }
 
-/** The group's answer to one block: sent by the group's answerBlocks activity, one signal each. */
-export interface GroupReply {
-  kind: 'joined' | 'left' | 'evicted';
-  blockWorkflowId: string;
-  member: string;
-  reason?: string;
+export interface EnforcerStatus {
+  target: string;
+  set: string;
+  queued: number;
+  stats: EnforcerStats;
+  retryingSinceMs?: number;
 }
 
-export const joinSignal = defineSignal<[JoinRequest]>('join');
-export const leaveSignal = defineSignal<[LeaveRequest]>('leave');
-/** From reconciliation: re-assert the member list on the firewall at the next tick. */
+/** Changes for one set, in arrival order (a block sends one; reconciliation sends batches). */
+export const changesSignal = defineSignal<[SetChange[]]>('changes');
+/** Re-check the whole set at the next tick (capacity, shards, placeholder): from reconciliation and at start-up. */
 export const resyncSignal = defineSignal<[]>('resync');
-export const groupStatusQuery = defineQuery<GroupStatus>('groupStatus');
+export const enforcerStatusQuery = defineQuery<EnforcerStatus>('enforcerStatus');
 
 // ---------------------------------------------------------------- reconciliation
 export interface ReconcileInput {
   target: string;
-  groups: { group: string; family: AddressFamily }[];
+}
+export interface SetReport {
+  set: string;
+  /** Entries of ours on the firewall. */
+  enforced: number;
+  /** Active blocks whose entry was missing: told to re-assert it. */
+  reasserted: string[];
+  /** Entries (and objects) of ours that no running block owns: removed through the enforcer. */
+  orphansRemoved: string[];
+  /** Blocks whose request had waited too long: nudged to send it again. */
+  nudged: string[];
+  error?: string;
 }
 export interface ReconcileReport {
   target: string;
   checkedAt: string;
   activeBlocks: number;
-  /** Our address objects on the firewall with no running block: deleted. */
-  strayAddressesRemoved: string[];
-  /** Groups whose firewall member list differed from the entity's: resync requested. */
-  groupsResynced: string[];
+  sets: SetReport[];
 }

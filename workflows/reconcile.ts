@@ -1,43 +1,25 @@
 /**
- * Reconciliation (run by a Temporal Schedule): compares the firewall with the running block workflows and
- * repairs drift both ways, reporting what it changed. It never writes a group itself — the group entity
- * stays the only writer: a `resync` makes its next tick re-assert the member list (re-adding a member
- * removed by hand, dropping our members that no block owns).
+ * reconcileTarget (run by a Temporal Schedule every RECONCILE_INTERVAL): for each enforcement set of the
+ * target, one activity compares the firewall with the running blocks and repairs both ways (see
+ * activities/reconcile.ts). It never writes the firewall itself — the enforcer stays the only writer — and
+ * it always finishes: each set's pass has bounded tries and time, a failing set is reported and the others
+ * still run, and the schedule gives each run a timeout.
  */
 import * as wf from '@temporalio/workflow';
-import { firewall, temporal } from './activity-options';
-import { addressObjectName, groupWorkflowId, ReconcileInput, ReconcileReport, resyncSignal } from './messages';
+import { repairing } from './activity-options';
+import { ReconcileInput, ReconcileReport } from './messages';
 
-export async function reconcileWorkflow(input: ReconcileInput): Promise<ReconcileReport> {
-  const running = await temporal.listRunningBlocks({ target: input.target });
-  const report: ReconcileReport = {
-    target: input.target,
-    checkedAt: new Date(Date.now()).toISOString(),
-    activeBlocks: running.length,
-    strayAddressesRemoved: [],
-    groupsResynced: [],
-  };
-  for (const { group, family } of input.groups) {
-    const onFirewall = await firewall.readGroupMembers({ target: input.target, family, group });
-    const expected = new Set(running.filter((b) => b.group === group).map((b) => addressObjectName(b.ip)));
-    if (differs(onFirewall, expected)) {
-      await wf
-        .getExternalWorkflowHandle(groupWorkflowId(input.target, group))
-        .signal(resyncSignal)
-        .then(() => report.groupsResynced.push(group))
-        .catch(() => undefined); // no entity yet: nothing of ours can be in that group
-    }
-    const strays = await temporal.findStrayAddresses({ target: input.target, family });
-    for (const name of strays) {
-      await firewall.deleteAddress({ target: input.target, family, name });
-      report.strayAddressesRemoved.push(name);
+export async function reconcileTarget(input: ReconcileInput): Promise<ReconcileReport> {
+  const report: ReconcileReport = { target: input.target, checkedAt: new Date(Date.now()).toISOString(), activeBlocks: 0, sets: [] };
+  for (const set of await repairing.enforcementSets({ target: input.target })) {
+    try {
+      const { activeBlocks, ...r } = await repairing.reconcileSet({ target: input.target, set });
+      report.activeBlocks += activeBlocks;
+      report.sets.push(r);
+    } catch (err) {
+      report.sets.push({ set, enforced: 0, reasserted: [], orphansRemoved: [], nudged: [], error: err instanceof Error ? (err.cause as Error | undefined)?.message ?? err.message : String(err) });
     }
   }
   wf.log.info('reconciled', { ...report });
   return report;
-}
-
-/** Does the firewall group hold something other than the members its running blocks expect? */
-function differs(onFirewall: string[], expected: Set<string>): boolean {
-  return onFirewall.length !== expected.size || onFirewall.some((m) => !expected.has(m));
 }

@@ -130,12 +130,12 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       token: config.emulator.token,
       groupMemberLimit: config.emulator.groupLimit,
       version: config.emulator.version,
-      groups: { ipv4: [t.groups.ipv4], ipv6: [t.groups.ipv6] },
+      groups: { ipv4: t.groups.ipv4, ipv6: t.groups.ipv6 },
       faults: { latencyMs: { POST: o.writeLatencyMs, PUT: o.writeLatencyMs, DELETE: o.writeLatencyMs } },
     });
     stops.push(() => emulator.close());
     for (const target of config.targets) target.url ??= emulator.url;
-    const tracker = new GroupTracker(emulator, t.groups.ipv4);
+    const tracker = new GroupTracker(emulator, t.groups.ipv4[0]);
 
     const client = await connectClient(dev.address, config.temporal.namespace);
     stops.push(() => client.connection.close());
@@ -154,7 +154,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       limits: { webhookPerMinute: 1_000_000 },
     });
     stops.push(() => api.close());
-    return { config, apiUrl: api.url, webhookSecret: config.api.webhookSecret, emulator, tracker, client, dev, group: t.groups.ipv4, stop };
+    return { config, apiUrl: api.url, webhookSecret: config.api.webhookSecret, emulator, tracker, client, dev, group: t.groups.ipv4[0], stop };
   } catch (err) {
     await stop();
     throw err;

@@ -12,7 +12,8 @@
  * Lost update = an IP whose block was reported done (the seed run said OK / the webhook said started) but
  * that is missing from the group at the end (ours: missing although it should be there).
  */
-import { addressObjectName, blockWorkflowId, groupStatusQuery, groupWorkflowId } from '../../workflows/messages';
+import { blockWorkflowId, enforcerWorkflowId } from '../../workflows/messages';
+import { addressObjectName } from '../../src/enforcement/address-group';
 import { emulatorReads, emulatorWrites, startBaseline } from '../baseline/harness';
 import { seedMemberName } from '../baseline/seed';
 import { Webhook, adsLine, attackerIps, eventId, inPool } from '../lib/load';
@@ -200,20 +201,19 @@ export async function oursBurst(
       // is reported apart (pendingAtEnd): slow, not lost.
       lost = members.filter((m) => t.members.has(m) && !onFirewall.has(m)).length;
     } else {
-      const status = await stack.client.workflow.getHandle(groupWorkflowId(stack.config.targets[0]!.name, stack.group)).query(groupStatusQuery);
-      const owned = new Set(status.members.map((m) => m.member));
-      lost = [...owned].filter((m) => !onFirewall.has(m)).length;
-      groupView = {
-        ownerMembers: owned.size,
-        onFirewallNotOwned: [...onFirewall].filter((m) => !owned.has(m)).length,
-        evictions: status.stats.evictions,
-        pendingJoins: status.pendingJoins,
-      };
+      // Lost = a block that reports active while its member is not on the firewall.
+      const active = new Set<string>();
+      for await (const w of stack.client.workflow.list({ query: `ExecutionStatus = "Running" AND BlockState = "active"` })) {
+        const ip = w.searchAttributes?.BlockedIp;
+        if (Array.isArray(ip) && typeof ip[0] === 'string') active.add(addressObjectName(ip[0]));
+      }
+      lost = [...active].filter((m) => !onFirewall.has(m)).length;
+      groupView = { activeBlocks: active.size, onFirewallNotActive: [...onFirewall].filter((m) => !active.has(m)).length };
     }
     const mem = memory(stack, count, idle);
     const target = stack.config.targets[0]!.name;
     const histories = {
-      groupWorkflow: await historyShape(stack.client, groupWorkflowId(target, stack.group), true).catch((err: Error) => ({ error: err.message })),
+      enforcer: await historyShape(stack.client, enforcerWorkflowId(target, stack.group), true).catch((err: Error) => ({ error: err.message })),
       oneBlockWorkflow: await historyShape(stack.client, blockWorkflowId(target, ips[Math.floor(count / 2)]!)).catch((err: Error) => ({ error: err.message })),
     };
     if (!rotation) lastBurstMemory = { ...mem, writeLatencyMs: lat };

@@ -12,7 +12,8 @@
  * worker has run the handler, so it costs a workflow task and history events even when nothing changes.
  * Firewall latency does not enter this path; it is run at write latency 0 only.
  */
-import { addressObjectName, blockWorkflowId } from '../../workflows/messages';
+import { blockWorkflowId } from '../../workflows/messages';
+import { addressObjectName } from '../../src/enforcement/address-group';
 import { Webhook, adsLine, attackerIps, closedLoop, eventId, Sent } from '../lib/load';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { startOurs } from '../lib/stack';

@@ -4,7 +4,8 @@
  * run per event. Enforced = the emulator put the member into the group (timestamped by the emulator hook).
  * The seed's sweep is left at its cron cadence (hourly), so it does not run (nor heal) during the window.
  */
-import { addressObjectName, blockWorkflowId, groupWorkflowId } from '../../workflows/messages';
+import { blockWorkflowId, enforcerWorkflowId } from '../../workflows/messages';
+import { addressObjectName } from '../../src/enforcement/address-group';
 import { emulatorWrites, startBaseline } from '../baseline/harness';
 import { seedMemberName } from '../baseline/seed';
 import { Webhook, adsLine, attackerIps, eventId, openLoop } from '../lib/load';
@@ -59,7 +60,7 @@ export const latencyScenario: Scenario = {
         o.batchWindowMs = stack.config.block.batchWindowMs;
         // What one block costs in Temporal: the history of a block workflow that is now holding its TTL.
         o.oneBlockHistory = await historyShape(stack.client, blockWorkflowId(stack.config.targets[0]!.name, ips[Math.floor(count / 2)]!));
-        const groupHistory = await historyShape(stack.client, groupWorkflowId(stack.config.targets[0]!.name, stack.group), true);
+        const groupHistory = await historyShape(stack.client, enforcerWorkflowId(stack.config.targets[0]!.name, stack.group), true);
         o.groupHistory = groupHistory;
         // Seconds into the sending when the group workflow continued as new (to line up with enforcedMsPer5s).
         o.groupContinuedAsNewAtS = (groupHistory.runsClosedAtMs ?? []).map((t) => r2((t - sent[0]!) / 1000));

@@ -6,7 +6,7 @@
  * within a bench), decrease = 1 s: a row goes on the sweep where its remaining ttl ≤ 1 s, so the seed
  * unblocks up to one period EARLY by design (negative lateness).
  */
-import { addressObjectName } from '../../workflows/messages';
+import { addressObjectName } from '../../src/enforcement/address-group';
 import { startBaseline } from '../baseline/harness';
 import { seedMemberName } from '../baseline/seed';
 import { Webhook, adsLine, attackerIps, eventId, openLoop } from '../lib/load';

@@ -11,7 +11,8 @@ import { BlockError, BlockRequest, BlockResult, BlockService } from '../blocks/s
 import type { EventOutcome } from '../../workflows/messages';
 import { inPool } from '../pool';
 
-export type IpOutcome = EventOutcome | 'rejected';
+/** `queued`: durable, but the block did not answer within API_WAIT_LIMIT. */
+export type IpOutcome = EventOutcome | 'queued' | 'rejected';
 
 export interface IpResult {
   ip: string;
@@ -120,7 +121,7 @@ async function runJob(job: BlockJob, blocks: BlockService): Promise<void> {
   }
 }
 
-const RANK: readonly IpOutcome[] = ['started', 'extended', 'unchanged', 'duplicate', 'rejected'];
+const RANK: readonly IpOutcome[] = ['started', 'queued', 'extended', 'unchanged', 'duplicate', 'rejected'];
 
 function mostConsequential(outcomes: readonly IpOutcome[]): IpOutcome {
   return RANK.find((o) => outcomes.includes(o)) ?? 'rejected';

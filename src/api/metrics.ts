@@ -9,6 +9,8 @@
 import type { Client } from '@temporalio/client';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { TargetConfig } from '../config';
+import { capacityOf, setsOf } from '../enforcement';
+import { BLOCK_TYPES_CLAUSE } from '../../workflows/messages';
 
 export interface GroupCount {
   target: string;
@@ -124,13 +126,13 @@ function errorKind(error: unknown): string {
 
 /** Counts active blocks per (target, group) in Temporal visibility, within a deadline. */
 export function visibilityBlockCounter(client: Client, targets: readonly TargetConfig[], timeoutMs: number): () => Promise<GroupCount[]> {
-  const groups = targets.flatMap((t) => [t.groups.ipv4, t.groups.ipv6].map((group) => ({ target: t.name, group, capacity: t.capacity })));
+  const groups = targets.flatMap((t) => setsOf(t).map((group) => ({ target: t.name, group, capacity: capacityOf(t) })));
   return () =>
     client.withDeadline(Date.now() + timeoutMs, () =>
       Promise.all(
         groups.map(async (g) => {
           const query = [
-            'WorkflowType = "blockWorkflow"',
+            BLOCK_TYPES_CLAUSE,
             'ExecutionStatus = "Running"',
             'BlockState = "active"',
             `FirewallTarget = ${JSON.stringify(g.target)}`,

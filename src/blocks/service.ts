@@ -11,8 +11,10 @@ import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
 import { KeyedQueue } from './keyed-queue';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
-import type { blockWorkflow } from '../../workflows/block';
+import type { ipBlock } from '../../workflows/block';
+import { enforcementRefFor } from '../enforcement';
 import {
+  BLOCK_TYPES_CLAUSE,
   BlockInput,
   BlockState,
   BlockStatus,
@@ -26,6 +28,7 @@ import {
   RecordEventResult,
   SA,
   statusQuery,
+  WORKFLOW_TYPES,
 } from '../../workflows/messages';
 
 export class BlockError extends Error {
@@ -52,7 +55,8 @@ export interface BlockRequest {
 export interface BlockResult {
   target: string;
   workflowId: string;
-  outcome: EventOutcome;
+  /** `queued`: the block is durable but did not answer within API_WAIT_LIMIT (a busy or absent worker). */
+  outcome: EventOutcome | 'queued';
   state: BlockState;
   expiresAt: string;
 }
@@ -87,10 +91,15 @@ export class BlockService {
   /** One Update at a time per block workflow from this process (see KeyedQueue). */
   private readonly perBlock = new KeyedQueue();
 
+  /** How long one HTTP request may wait on a block before it is answered with the block's current state. */
+  private readonly waitLimitMs: number;
+
   constructor(
     private readonly client: Client,
-    private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'>,
-  ) {}
+    private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'> & { api?: Pick<Config['api'], 'waitLimitMs'> },
+  ) {
+    this.waitLimitMs = config.api?.waitLimitMs ?? 10_000;
+  }
 
   /** Validates against the full safety policy; throws a 422 naming the rule. */
   checkIp(ip: string): Extract<IpCheck, { ok: true }> {
@@ -124,13 +133,11 @@ export class BlockService {
   }
 
   private async blockOn(t: TargetConfig, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): Promise<BlockResult> {
-    const group = v.family === 'ipv4' ? t.groups.ipv4 : t.groups.ipv6;
+    const set = enforcementRefFor(t, v.family).set;
     const input: BlockInput = {
       target: t.name,
       ip: v.ip,
       family: v.family,
-      group,
-      groupSettings: { capacity: t.capacity, batchWindowMs: this.config.block.batchWindowMs },
       ttlMs: req.ttlMs,
       maxTtlMs: this.config.block.maxTtlMs,
       escalation: this.config.block.escalation,
@@ -138,31 +145,40 @@ export class BlockService {
       actor: req.actor,
     };
     const workflowId = blockWorkflowId(t.name, v.ip);
-    // A run that is already releasing cannot take the event: wait for it to end, then start afresh.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const op = new WithStartWorkflowOperation<typeof blockWorkflow>('blockWorkflow', {
+    const waitUntil = Date.now() + this.waitLimitMs;
+    // A run that is already releasing cannot take the event: wait (bounded) for it to end, then start afresh.
+    for (;;) {
+      const op = new WithStartWorkflowOperation<typeof ipBlock>(WORKFLOW_TYPES.block, {
         workflowId,
         taskQueue: this.config.temporal.taskQueue,
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
+        staticSummary: summaryOf(v.ip, t.name, req),
         typedSearchAttributes: [
           { key: SA.blockedIp, value: v.ip },
           { key: SA.firewallTarget, value: t.name },
-          { key: SA.addressGroup, value: group },
+          { key: SA.addressGroup, value: set },
           { key: SA.blockState, value: 'pending' },
+          { key: SA.blockExpiresAt, value: new Date(Date.now() + req.ttlMs) },
+          ...(req.event?.method ? [{ key: SA.adsMethod, value: req.event.method }] : []),
+          ...(req.event?.severity ? [{ key: SA.adsSeverity, value: req.event.severity }] : []),
         ],
       });
       const r = await this.perBlock.run(workflowId, () =>
-        this.client.workflow
-          .executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op })
-          .catch(duplicateAnswer),
+        withDeadline(
+          this.client.workflow.executeUpdateWithStart(recordEventUpdate, { args: [{ event, ttlMs: req.ttlMs }], startWorkflowOperation: op }).catch(duplicateAnswer),
+          waitUntil,
+        ),
       );
+      if (r === TIMED_OUT) return { target: t.name, workflowId, outcome: 'queued', state: 'pending', expiresAt: new Date(Date.now() + req.ttlMs).toISOString() };
       if (r.outcome !== 'unchanged' || r.state === 'active' || r.state === 'pending') {
         return { target: t.name, workflowId, outcome: r.outcome, state: r.state, expiresAt: r.expiresAt };
       }
-      await (await op.workflowHandle()).result().catch(() => undefined);
+      const ended = await withDeadline((await op.workflowHandle()).result().catch(() => undefined), waitUntil);
+      if (ended === TIMED_OUT) {
+        throw new BlockError(409, 'block-ending', `the block of ${v.ip} on ${t.name} is being lifted; the event was not recorded: send it again in a moment`);
+      }
     }
-    throw new BlockError(409, 'block-ending', `the block of ${v.ip} on ${t.name} is being lifted; try again`);
   }
 
   async extend(ip: string, target: string | undefined, req: { byMs?: number; untilMs?: number; actor: string }): Promise<BlockStatus> {
@@ -181,7 +197,10 @@ export class BlockService {
       this.targetsFor(target ? [target] : undefined).map(async (t) => {
         const handle = this.client.workflow.getHandle(blockWorkflowId(t.name, canonical));
         try {
-          return { target: t.name, found: true, status: await handle.executeUpdate(cancelUpdate, { args: [req] }) };
+          const status = await handle.executeUpdate(cancelUpdate, { args: [req] });
+          // Answer with the end state when the set confirms in time; otherwise `releasing` (it completes on its own).
+          const done = await withDeadline(handle.result().catch(() => undefined) as Promise<BlockStatus | undefined>, Date.now() + Math.min(this.waitLimitMs, 5_000));
+          return { target: t.name, found: true, status: done !== TIMED_OUT && done ? done : status };
         } catch (err) {
           if (isGone(err)) return { target: t.name, found: false };
           throw this.translate(err, ip);
@@ -204,7 +223,7 @@ export class BlockService {
   }
 
   async list(f: ListFilter): Promise<{ blocks: BlockSummary[]; nextPageToken?: string }> {
-    const clauses = ['WorkflowType = "blockWorkflow"'];
+    const clauses = [BLOCK_TYPES_CLAUSE];
     if (!f.includeEnded) clauses.push('ExecutionStatus = "Running"');
     if (f.target) clauses.push(`FirewallTarget = ${quote(f.target)}`);
     if (f.state) clauses.push(`BlockState = ${quote(f.state)}`);
@@ -247,6 +266,25 @@ export class BlockService {
     if (err instanceof WorkflowUpdateFailedError) return new BlockError(409, 'rejected', (err.cause as Error | undefined)?.message ?? err.message);
     return err as Error;
   }
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** The promise's value, or TIMED_OUT once the deadline passed (the promise goes on; its outcome is durable). */
+async function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The Web UI's one-line summary of a block: `203.0.113.45 on edge-a — SSHDICT (High)`. */
+function summaryOf(ip: string, target: string, req: BlockRequest): string {
+  const why = req.event?.method ? `${req.event.method}${req.event.severity ? ` (${req.event.severity})` : ''}` : req.reason;
+  return `${ip} on ${target} — ${why}`.slice(0, 200);
 }
 
 /** The block's validator refused an event it already holds (no history written): its answer rides in the failure. */

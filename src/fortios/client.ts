@@ -50,6 +50,17 @@ export interface BannedEntry {
   expires?: number;
   source?: string;
 }
+export interface ExternalResource {
+  name: string;
+  type: string;
+  updateMethod?: string;
+  status?: string;
+}
+export interface FeedCommand {
+  name: string;
+  command: 'add' | 'remove' | 'snapshot';
+  entries: string[];
+}
 export interface LocalInPolicy {
   policyid: number;
   srcaddr: string[];
@@ -80,6 +91,7 @@ const TABLES = {
 
 const CMDB = '/api/v2/cmdb/firewall';
 const BANNED = '/api/v2/monitor/user/banned';
+const MONITOR_EXT = '/api/v2/monitor/system/external-resource';
 
 /**
  * Percent-encodes an mkey with no safe characters (like Python's quote(safe='')), so that "/", "?", "#",
@@ -201,6 +213,11 @@ export class FortiOSClient {
     return env ? 'deleted' : 'absent';
   }
 
+  /** Rewrites an address object's comment (our objects carry their block's expiry there). */
+  async setAddressComment(family: AddressFamily, name: string, comment: string): Promise<void> {
+    await this.call('PUT', this.objectPath('PUT', TABLES[family].address, name), {}, { comment });
+  }
+
   async getGroup(family: AddressFamily, name: string): Promise<FortiGroup | undefined> {
     const path = this.objectPath('GET', TABLES[family].group, name);
     const env = await this.callOrUndefined('GET', path);
@@ -258,6 +275,29 @@ export class FortiOSClient {
     }
     if (!env) throw new FortiOSError({ kind: 'not-found', method: 'GET', path: this.bannedListPath, detail: 'HTTP 404' });
     return resultList(env, 'GET', this.bannedListPath).map(toBannedEntry);
+  }
+
+  /** An external resource (threat feed), or undefined. */
+  async externalResource(name: string): Promise<ExternalResource | undefined> {
+    const path = `/api/v2/cmdb/system/external-resource/${encodeMkey(requireName(name, 'GET', '/api/v2/cmdb/system/external-resource'))}`;
+    const env = await this.callOrUndefined('GET', path);
+    if (!env) return undefined;
+    const [raw] = resultList(env, 'GET', path);
+    if (!raw) return undefined;
+    return { name: String(raw.name), type: String(raw.type ?? ''), updateMethod: optionalString(raw['update-method']), status: optionalString(raw.status) };
+  }
+
+  /** Pushes add / remove / snapshot commands to push-type feeds (FortiOS 7.2.1+). */
+  async pushFeed(commands: FeedCommand[]): Promise<void> {
+    if (commands.length === 0) return;
+    await this.call('POST', `${MONITOR_EXT}/dynamic`, {}, { commands });
+  }
+
+  /** The entries a feed holds now. */
+  async feedEntries(name: string): Promise<string[]> {
+    const path = `${MONITOR_EXT}/entry-list`;
+    const env = await this.call('GET', path, { mkey: name });
+    return resultList(env, 'GET', path).map((r) => String(r.entry ?? r.ip ?? '')).filter(Boolean);
   }
 
   /** Local-in policies of the family (IPv4 by default; IPv6 ones live in local-in-policy6). */

@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporalCliPath } from './binaries';
@@ -48,6 +49,12 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
     ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
   ];
+  // Something else on our ports would answer the health check below and we would silently use it.
+  for (const [what, port] of [['TEMPORAL_PORT', opts.port], ...(opts.ui === false ? [] : [['TEMPORAL_UI_PORT', opts.uiPort]])] as [string, number][]) {
+    if (await portTaken(ip, port)) {
+      throw new Error(`${ip}:${port} is already in use by another process: set ${what} to a free port (or TEMPORAL_ADDRESS to use a running Temporal server)`);
+    }
+  }
   const child = spawn(temporalCliPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => opts.onLog?.(l));
   child.stdout?.on('data', log);
@@ -74,6 +81,17 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
       clearTimeout(timer);
     },
   };
+}
+
+/** True when something accepts connections on ip:port. */
+function portTaken(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: ip, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(false));
+  });
 }
 
 async function waitUntilServing(address: string, exited: Promise<number | null>, timeoutMs = 30_000): Promise<void> {

@@ -3,7 +3,7 @@ import 'dotenv/config';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
-import { connectClient, createFirewallClients, createWorker } from './worker';
+import { connectClient, createBackends, createFirewallClients, createWorker } from './worker';
 import { installRuntime } from './runtime';
 
 async function main(): Promise<void> {
@@ -19,8 +19,9 @@ async function main(): Promise<void> {
     client,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    firewalls: createFirewallClients(config.targets),
+    backends: createBackends(config.targets, createFirewallClients(config.targets)),
     ipPolicy: config.ipPolicy,
+    batchWindowMs: config.block.batchWindowMs,
   });
   logger.info({ address, taskQueue: config.temporal.taskQueue }, 'worker started');
   await worker.run(); // resolves after SIGINT/SIGTERM (the runtime's shutdown signals)

@@ -2,28 +2,54 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities';
-import { FortiOSClient } from '../fortios/client';
+import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { Config, TargetConfig } from '../config';
+import { createBackend, EnforcementBackend } from '../enforcement';
+
+/** Observes every firewall call (metrics, tests): target, operation, duration, and the error if it failed. */
+export type FirewallCallHook = (target: string, op: string, ms: number, error?: FortiOSError) => void;
 
 export interface WorkerOptions {
   connection: NativeConnection;
   client: Client;
   namespace: string;
   taskQueue: string;
-  firewalls: Map<string, FortiOSClient>;
+  /** One enforcement backend per target (createBackends). */
+  backends: Map<string, EnforcementBackend>;
   ipPolicy: Config['ipPolicy'];
+  /** GROUP_BATCH_WINDOW: optional debounce of enforcer ticks. */
+  batchWindowMs?: number;
   /** A prebuilt bundle (tests bundle once for all files); otherwise workflows/ is bundled at start (~1 s). */
   workflowBundlePath?: string;
-  onFirewallCall?: Parameters<typeof createActivities>[0]['onFirewallCall'];
+}
+
+/** The backend of every target, over its FortiOS client, each call observed. */
+export function createBackends(targets: TargetConfig[], firewalls: Map<string, FortiOSClient>, onFirewallCall?: FirewallCallHook): Map<string, EnforcementBackend> {
+  return new Map(
+    targets.map((t) => {
+      const observe = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+        const started = Date.now();
+        try {
+          const r = await fn();
+          onFirewallCall?.(t.name, op, Date.now() - started);
+          return r;
+        } catch (err) {
+          onFirewallCall?.(t.name, op, Date.now() - started, err instanceof FortiOSError ? err : undefined);
+          throw err;
+        }
+      };
+      return [t.name, createBackend(t, { fw: firewalls.get(t.name)!, observe })];
+    }),
+  );
 }
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
   const activities = createActivities({
-    firewalls: o.firewalls,
+    backends: o.backends,
     ipPolicy: o.ipPolicy,
     temporal: o.client,
     taskQueue: o.taskQueue,
-    onFirewallCall: o.onFirewallCall,
+    batchWindowMs: o.batchWindowMs ?? 0,
   });
   return Worker.create({
     connection: o.connection,
@@ -68,7 +94,7 @@ export async function runWorker(
   client: Client,
   address: string,
   firewalls: Map<string, FortiOSClient>,
-  extra: Pick<WorkerOptions, 'workflowBundlePath' | 'onFirewallCall'> = {},
+  extra: Pick<WorkerOptions, 'workflowBundlePath'> & { onFirewallCall?: FirewallCallHook } = {},
 ): Promise<() => Promise<void>> {
   const connection = await NativeConnection.connect({ address });
   const worker = await createWorker({
@@ -76,9 +102,10 @@ export async function runWorker(
     client,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    firewalls,
+    backends: createBackends(config.targets, firewalls, extra.onFirewallCall),
     ipPolicy: config.ipPolicy,
-    ...extra,
+    batchWindowMs: config.block.batchWindowMs,
+    workflowBundlePath: extra.workflowBundlePath,
   });
   const done = worker.run();
   return async () => {

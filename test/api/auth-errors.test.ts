@@ -6,7 +6,7 @@ import { hmacSha256, roleOf, safeEqual, webhookAuthentic } from '../../src/api/a
 import { ApiError, isTemporalUnavailable, toApiError } from '../../src/api/errors';
 import { BlockError } from '../../src/blocks/service';
 
-const api = { host: '', port: 0, webhookSecret: 'hook', readToken: 'reader', writeToken: 'writer', webhookRateLimit: 600 };
+const api = { host: '', port: 0, webhookSecret: 'hook', readToken: 'reader', writeToken: 'writer', webhookRateLimit: 600, waitLimitMs: 10_000 };
 const req = (headers: Record<string, string>) => ({ get: (name: string) => headers[name.toLowerCase()] }) as unknown as Request;
 
 describe('safeEqual', () => {

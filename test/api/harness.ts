@@ -85,15 +85,17 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
   return {
     dataDir: '/nonexistent',
     temporal: { namespace: 'default', taskQueue: w.taskQueue, uiPort: 0, port: 0 },
-    api: { host: '127.0.0.1', port: 0, webhookSecret: secrets.webhook, readToken: secrets.read, writeToken: secrets.write, webhookRateLimit: 100_000 },
+    api: { host: '127.0.0.1', port: 0, webhookSecret: secrets.webhook, readToken: secrets.read, writeToken: secrets.write, webhookRateLimit: 100_000, waitLimitMs: 10_000 },
     targets: [
       {
         name: TARGET,
         url: w.firewallUrl,
         token: w.firewallToken,
         vdom: 'root',
-        groups: { ipv4: GROUP4, ipv6: GROUP6 },
+        enforcement: 'address-group',
+        groups: { ipv4: [GROUP4], ipv6: [GROUP6] },
         capacity: 600,
+        feedCapacity: 131_072,
         tlsInsecure: false,
       },
     ],

@@ -7,18 +7,9 @@
 import type { Client } from '@temporalio/client';
 import type { FortiOSClient } from '../../src/fortios/client';
 import type { RunningEmulator } from '../../src/fortios/emulator/server';
-import type { blockWorkflow } from '../../workflows/block';
-import {
-  ADDRESS_NAME_PREFIX,
-  addressObjectName,
-  BlockInput,
-  BlockState,
-  BlockStatus,
-  blockWorkflowId,
-  cancelSignal,
-  PLACEHOLDER_MEMBER,
-  statusQuery,
-} from '../../workflows/messages';
+import type { ipBlock } from '../../workflows/block';
+import { ADDRESS_NAME_PREFIX, addressObjectName, PLACEHOLDER_MEMBER } from '../../src/enforcement/address-group';
+import { BlockInput, BlockState, BlockStatus, blockWorkflowId, cancelSignal, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 import { eventually, TARGET } from '../support/stack';
 
 /** What a scenario needs: a client, the task queue its worker polls, and a FortiOS client on the emulator. */
@@ -26,6 +17,8 @@ export interface Ctx {
   client: Client;
   taskQueue: string;
   firewall: FortiOSClient;
+  /** The firewall target of the scenario's blocks (default TARGET). */
+  target?: string;
 }
 
 /**
@@ -37,10 +30,10 @@ export function ips(n: number, firstOctet: number): string[] {
 }
 
 export const names = (list: string[]): string[] => list.map(addressObjectName).sort();
-export const handle = (ctx: Ctx, ip: string) => ctx.client.workflow.getHandle<typeof blockWorkflow>(blockWorkflowId(TARGET, ip));
+export const handle = (ctx: Ctx, ip: string) => ctx.client.workflow.getHandle<typeof ipBlock>(blockWorkflowId(ctx.target ?? TARGET, ip));
 
 export function startBlock(ctx: Ctx, input: BlockInput) {
-  return ctx.client.workflow.start<typeof blockWorkflow>('blockWorkflow', {
+  return ctx.client.workflow.start<typeof ipBlock>(WORKFLOW_TYPES.block, {
     workflowId: blockWorkflowId(input.target, input.ip),
     taskQueue: ctx.taskQueue,
     args: [input],
@@ -129,12 +122,12 @@ export async function expectActive(ctx: Ctx, list: string[], timeoutMs = 30_000)
  * continue-as-new), according to visibility.
  */
 export async function expectOneExecutionEach(ctx: Ctx, list: string[]): Promise<void> {
-  const want = new Map(list.map((ip) => [blockWorkflowId(TARGET, ip), 1]));
+  const want = new Map(list.map((ip) => [blockWorkflowId(ctx.target ?? TARGET, ip), 1]));
   let seen = new Map<string, number>();
   await eventually(async () => {
     seen = new Map();
     for (let i = 0; i < list.length; i += 50) {
-      const ids = list.slice(i, i + 50).map((ip) => `'${blockWorkflowId(TARGET, ip)}'`);
+      const ids = list.slice(i, i + 50).map((ip) => `'${blockWorkflowId(ctx.target ?? TARGET, ip)}'`);
       for await (const w of ctx.client.workflow.list({ query: `WorkflowId IN (${ids.join(',')})` })) {
         seen.set(w.workflowId, (seen.get(w.workflowId) ?? 0) + 1);
       }

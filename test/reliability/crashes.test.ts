@@ -14,9 +14,9 @@ import { FortiOSClient } from '../../src/fortios/client';
 import { RunningEmulator, startEmulator } from '../../src/fortios/emulator/server';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { RunningDevServer, startDevServer, DevServerOptions } from '../../src/temporal/dev-server';
-import { createWorker } from '../../src/worker/worker';
+import { createBackends, createWorker } from '../../src/worker/worker';
 import { statusQuery } from '../../workflows/messages';
-import { blockInput, eventually, TARGET } from '../support/stack';
+import { blockInput, eventually, TARGET, testTarget } from '../support/stack';
 import { freePort } from '../../src/free-port';
 import { buildDist, ChildHandle, killAll, startWorkerProcess } from '../support/processes';
 import { cancelBlocks, Ctx, expectActive, expectEnded, expectFirewallConverges, expectOneExecutionEach, handle, ips, since, sleep, startBlock, view } from './convergence';
@@ -73,6 +73,7 @@ test('the worker process SIGKILLed while firewall calls are in flight, then rest
     firewallToken: emulator.token,
     target: TARGET,
     dataDir: path.join(dataDir, 'worker'),
+    extra: { FORTIGATE_GROUP: G_WORKER },
   };
   const expiring = ips(40, 81); // TTL 20 s: expire while (or after) the worker is down
   const cancelled = ips(10, 82); // unblocked by signal just before the kill
@@ -81,7 +82,7 @@ test('the worker process SIGKILLed while firewall calls are in flight, then rest
   try {
     // Slow answers (well under the worker's 10 s client timeout) keep firewall calls in flight at the kill.
     emulator.setFaults({ latencyMs: { GET: 400, POST: 400, PUT: 400, DELETE: 400 } });
-    const input = (ip: string, ttlMs: number) => blockInput(ip, { group: G_WORKER, ttlMs });
+    const input = (ip: string, ttlMs: number) => blockInput(ip, { ttlMs });
     await Promise.all([...expiring.map((ip) => startBlock(ctx, input(ip, 20_000))), ...[...cancelled, ...live].map((ip) => startBlock(ctx, input(ip, DAY)))]);
     await eventually(async () => (await view(firewall, G_WORKER)).addresses.length >= 10, 30_000, 'some addresses created');
     await cancelBlocks(ctx, cancelled);
@@ -133,7 +134,7 @@ test('the Temporal dev server SIGKILLed and restarted on its SQLite file while b
       client,
       namespace: NAMESPACE,
       taskQueue: ctx.taskQueue,
-      firewalls: new Map([[TARGET, firewall]]),
+      backends: createBackends([testTarget(emulator.url, emulator.token, { groups: { ipv4: [G_SERVER], ipv6: ['ads-blocked6'] } })], new Map([[TARGET, firewall]])),
       ipPolicy: DEFAULT_IP_POLICY,
       workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH,
     });
@@ -143,7 +144,7 @@ test('the Temporal dev server SIGKILLed and restarted on its SQLite file while b
   };
   let current = await startWorker();
   try {
-    const input = (ip: string, ttlMs: number) => blockInput(ip, { group: G_SERVER, ttlMs });
+    const input = (ip: string, ttlMs: number) => blockInput(ip, { ttlMs });
     const startedAt = Date.now();
     await Promise.all([...expiring.map((ip) => startBlock(ctx, input(ip, 15_000))), ...kept.map((ip) => startBlock(ctx, input(ip, DAY)))]);
     await expectFirewallConverges(firewall, G_SERVER, [...expiring, ...kept], 10_000);

@@ -4,9 +4,11 @@
  * range) and ends by asserting the exact firewall state: members, `ads-*` address objects, how every block
  * ended, one workflow per IP.
  */
-import { addressObjectName, groupStatusQuery, groupWorkflowId, ReconcileReport, reconcileWorkflowId } from '../../workflows/messages';
-import type { reconcileWorkflow } from '../../workflows/reconcile';
-import { blockInput, eventually, Stack, startStack, TARGET } from '../support/stack';
+import { enforcerStatusQuery, enforcerWorkflowId, ReconcileReport, reconcileWorkflowId, WORKFLOW_TYPES } from '../../workflows/messages';
+import type { reconcileTarget } from '../../workflows/reconcile';
+import { addressObjectName } from '../../src/enforcement/address-group';
+import { OWNER_MARKER } from '../../src/enforcement/port';
+import { blockInput, eventually, Stack, startStack } from '../support/stack';
 import {
   cancelBlocks,
   Ctx,
@@ -30,11 +32,12 @@ const G_SLOW = 'rel-slow';
 const G_RECONCILE = 'rel-reconcile';
 const G_CAPACITY = 'rel-capacity';
 const ALL_METHODS = (ms: number) => ({ GET: ms, POST: ms, PUT: ms, DELETE: ms });
+const CAPACITY = 20;
 
 let stack: Stack;
 let ctx: Ctx;
 /** IPs started by the running test: cancelled in afterEach so that a failure does not leak into the next test. */
-let started: string[] = [];
+let started: [Ctx, string][] = [];
 
 beforeAll(async () => {
   stack = await startStack({
@@ -42,9 +45,14 @@ beforeAll(async () => {
     // The client gives up after 1 s: slow answers are timeouts (scenario 4).
     firewallTimeoutMs: 1000,
     emulator: { groups: { ipv4: [G_OUTAGE, G_SLOW, G_RECONCILE, G_CAPACITY], ipv6: ['ads-blocked6'] } },
+    // Each scenario is its own target (same emulator) with its own group.
+    extraTargets: [G_OUTAGE, G_SLOW, G_RECONCILE, G_CAPACITY].map((g) => ({ name: g, groups: { ipv4: [g], ipv6: ['ads-blocked6'] }, capacity: g === G_CAPACITY ? CAPACITY : 600 })),
   });
   ctx = { client: stack.client, taskQueue: stack.taskQueue, firewall: stack.firewall };
 });
+
+/** The scenario's context: its blocks live on the target named like its group. */
+const on = (group: string): Ctx => ({ ...ctx, target: group });
 afterAll(async () => {
   await stack?.stop();
 });
@@ -53,16 +61,17 @@ afterEach(async () => {
   // Best effort: a failed test must not leave blocks that break the next test's exact assertions.
   const leftovers = started;
   started = [];
-  await Promise.all(leftovers.map((ip) => handle(ctx, ip).signal('cancel', { reason: 'cleanup', actor: 'test' }).catch(() => undefined)));
-  await eventually(async () => (await Promise.all(leftovers.map(async (ip) => (await handle(ctx, ip).describe()).status.name !== 'RUNNING'))).every(Boolean), 60_000).catch(() => undefined);
+  await Promise.all(leftovers.map(([c, ip]) => handle(c, ip).signal('cancel', { reason: 'cleanup', actor: 'test' }).catch(() => undefined)));
+  await eventually(async () => (await Promise.all(leftovers.map(async ([c, ip]) => (await handle(c, ip).describe()).status.name !== 'RUNNING'))).every(Boolean), 60_000).catch(() => undefined);
 });
 
 function begin(list: string[], group: string, over: Parameters<typeof blockInput>[1] = {}) {
-  started.push(...list);
-  return Promise.all(list.map((ip) => startBlock(ctx, blockInput(ip, { group, ttlMs: DAY, ...over }))));
+  started.push(...list.map((ip) => [on(group), ip] as [Ctx, string]));
+  return Promise.all(list.map((ip) => startBlock(on(group), blockInput(ip, { target: group, ttlMs: DAY, ...over }))));
 }
 
 test('a 30 s firewall outage in the middle of a burst of 100 blocks and 50 unblocks: everything converges', async () => {
+  const ctx = on(G_OUTAGE);
   const t0 = Date.now();
   const all = ips(100, 71);
   const [first, second] = [all.slice(0, 50), all.slice(50)];
@@ -95,6 +104,7 @@ test('a 30 s firewall outage in the middle of a burst of 100 blocks and 50 unblo
 }, 240_000);
 
 test('a slow firewall (latency over the client timeout) plus random 500s and resets: converges afterwards', async () => {
+  const ctx = on(G_SLOW);
   const t0 = Date.now();
   const all = ips(30, 74);
   const cancelled = all.slice(0, 10);
@@ -135,55 +145,64 @@ test('a slow firewall (latency over the client timeout) plus random 500s and res
   console.log(`slow-firewall scenario: ${since(t0)} (${injected() - injectedBefore} 500s/resets injected)`);
 }, 240_000);
 
-test('reconciliation repairs drift: re-adds a member removed by hand, deletes stray ads-* objects, reports both', async () => {
+test('reconciliation repairs drift both ways, proves ownership by our marker, and reports it', async () => {
+  const ctx = on(G_RECONCILE);
   const live = ips(5, 75);
   await begin(live, G_RECONCILE);
   await expectFirewallConverges(stack.firewall, G_RECONCILE, live, 30_000);
   await expectActive(ctx, live);
 
-  // Drift made by hand on the firewall: one member removed, a stray object alone, a stray object in the group.
+  // Drift made by hand: one member removed; leftovers of ours (our marker, e.g. a terminated block's), one
+  // alone and one in the group; and an operator's own ads-named object in the group (no marker: not ours).
   const removed = addressObjectName(live[2]);
   expect(await stack.firewall.removeGroupMember('ipv4', G_RECONCILE, removed)).toBe('removed');
   const strayAlone = addressObjectName('75.9.9.1');
   const strayInGroup = addressObjectName('75.9.9.2');
-  await stack.firewall.createAddress('ipv4', { name: strayAlone, subnet: '75.9.9.1/32', comment: 'made by hand' });
-  await stack.firewall.createAddress('ipv4', { name: strayInGroup, subnet: '75.9.9.2/32', comment: 'made by hand' });
+  const operators = addressObjectName('75.9.9.3');
+  await stack.firewall.createAddress('ipv4', { name: strayAlone, subnet: '75.9.9.1/32', comment: `${OWNER_MARKER} leftover` });
+  await stack.firewall.createAddress('ipv4', { name: strayInGroup, subnet: '75.9.9.2/32', comment: `${OWNER_MARKER} leftover` });
+  await stack.firewall.createAddress('ipv4', { name: operators, subnet: '75.9.9.3/32', comment: 'made by an operator' });
   expect(await stack.firewall.addGroupMember('ipv4', G_RECONCILE, strayInGroup)).toBe('added');
-  const drifted = await view(stack.firewall, G_RECONCILE);
-  expect(drifted.members).not.toContain(removed);
-  expect(drifted.addresses).toEqual(names([...live, '75.9.9.1', '75.9.9.2']));
+  expect(await stack.firewall.addGroupMember('ipv4', G_RECONCILE, operators)).toBe('added');
 
   const reconcile = () =>
-    stack.client.workflow.execute<typeof reconcileWorkflow>('reconcileWorkflow', {
-      workflowId: reconcileWorkflowId(TARGET),
+    stack.client.workflow.execute<typeof reconcileTarget>(WORKFLOW_TYPES.reconcile, {
+      workflowId: reconcileWorkflowId(G_RECONCILE),
       taskQueue: stack.taskQueue,
-      args: [{ target: TARGET, groups: [{ group: G_RECONCILE, family: 'ipv4' }] }],
+      args: [{ target: G_RECONCILE }],
     });
   const report: ReconcileReport = await reconcile();
-  expect(report).toMatchObject({ target: TARGET, activeBlocks: live.length, groupsResynced: [G_RECONCILE] });
-  expect([...report.strayAddressesRemoved].sort()).toEqual([strayAlone, strayInGroup].sort());
+  const set = report.sets.find((x) => x.set === G_RECONCILE)!;
+  expect(report.activeBlocks).toBe(live.length);
+  expect(set.reasserted).toEqual([live[2]]);
+  expect([...set.orphansRemoved].sort()).toEqual(['75.9.9.1', '75.9.9.2']);
 
-  // The group entity re-asserts its list: the removed member is back, the stray member is gone.
-  await expectFirewallConverges(stack.firewall, G_RECONCILE, live, 30_000);
+  // The removed member is back, our leftovers are gone, the operator's member and object are untouched.
+  await eventually(async () => {
+    const v = await view(stack.firewall, G_RECONCILE);
+    return v.members.includes(removed) && !v.members.includes(strayInGroup) && !v.addresses.includes(strayAlone) && v.members.includes(operators);
+  }, 30_000, 'drift repaired');
   await expectActive(ctx, live);
-  // Nothing left to repair: a second run changes nothing and says so.
   const again = await reconcile();
-  expect(again).toMatchObject({ activeBlocks: live.length, groupsResynced: [], strayAddressesRemoved: [] });
+  expect(again.sets.find((x) => x.set === G_RECONCILE)).toMatchObject({ reasserted: [], orphansRemoved: [] });
 
   await cancelBlocks(ctx, live);
   await expectEnded(ctx, live, 'cancelled', 60_000);
+  expect(await stack.firewall.getAddress('ipv4', operators)).toBeDefined();
+  await stack.firewall.removeGroupMember('ipv4', G_RECONCILE, operators);
+  await stack.firewall.deleteAddress('ipv4', operators);
   await expectFirewallConverges(stack.firewall, G_RECONCILE, [], 30_000);
 }, 120_000);
 
 test('a group at capacity under a continuing attack: never over capacity, the oldest evicted and cleaned up, the newest enforced', async () => {
+  const ctx = on(G_CAPACITY);
   const t0 = Date.now();
-  const CAPACITY = 20;
   const waves = Array.from({ length: 5 }, (_, w) => ips(15, 90 + w));
   const all = waves.flat();
   const watch = watchGroupSize(stack.emulator, G_CAPACITY);
   try {
     for (const wave of waves) {
-      await begin(wave, G_CAPACITY, { groupSettings: { capacity: CAPACITY, batchWindowMs: 1000 } });
+      await begin(wave, G_CAPACITY);
       // The newest wave is always enforced in full (15 ≤ capacity) before the next one arrives.
       const want = new Set(names(wave));
       await eventually(async () => (await view(stack.firewall, G_CAPACITY)).members.filter((m) => want.has(m)).length === wave.length, 60_000, 'wave enforced');
@@ -202,11 +221,10 @@ test('a group at capacity under a continuing attack: never over capacity, the ol
     expect(evicted).toHaveLength(all.length - CAPACITY);
 
     const ended = await expectEnded(ctx, evicted, 'evicted', 60_000);
-    expect(ended.every((s) => /capacity/.test(s.evictedReason ?? ''))).toBe(true);
+    expect(ended.every((s) => /full/.test(s.evictedReason ?? ''))).toBe(true);
     await expectActive(ctx, live);
     await expectFirewallConverges(stack.firewall, G_CAPACITY, live, 10_000); // evicted addresses deleted, no stray
-    const g = await stack.client.workflow.getHandle(groupWorkflowId(TARGET, G_CAPACITY)).query(groupStatusQuery);
-    expect(g.members.map((m) => m.member).sort()).toEqual(names(live));
+    const g = await stack.client.workflow.getHandle(enforcerWorkflowId(G_CAPACITY, G_CAPACITY)).query(enforcerStatusQuery);
     expect(g.stats.evictions).toBe(evicted.length);
     await expectOneExecutionEach(ctx, all);
     expect(watch.max()).toBe(CAPACITY); // at every write, never more than the capacity
@@ -228,6 +246,7 @@ test('a group at capacity under a continuing attack: never over capacity, the ol
 test('a stale group PUT landing after a newer one does not leave a block unenforced', async () => {
   const [X, Y, Z] = ['78.0.0.1', '78.0.0.2', '78.0.0.3'];
   const G = G_SLOW;
+  const ctx = on(G);
   await begin([X, Y], G);
   await expectFirewallConverges(stack.firewall, G, [X, Y], 20_000);
   await sleep(1500); // the group entity is idle

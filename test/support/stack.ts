@@ -6,10 +6,13 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { blockWorkflow } from '../../workflows/block';
+import type { ipBlock } from '../../workflows/block';
+import type { TargetConfig } from '../../src/config';
+import { createBackends } from '../../src/worker/worker';
+import type { EnforcementBackend } from '../../src/enforcement';
 import { temporalCliPath, temporalTestServerPath } from '../../src/temporal/binaries';
 import { registerSearchAttributes } from '../../src/temporal/search-attributes';
-import { ALL_SEARCH_ATTRIBUTES, BlockInput, BlockStatus, blockWorkflowId, statusQuery } from '../../workflows/messages';
+import { ALL_SEARCH_ATTRIBUTES, BlockInput, BlockStatus, blockWorkflowId, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 import { startEmulator, RunningEmulator, EmulatorOptions } from '../../src/fortios/emulator/server';
 import { FortiOSClient } from '../../src/fortios/client';
 import { createWorker } from '../../src/worker/worker';
@@ -26,6 +29,9 @@ export interface Stack {
   firewall: FortiOSClient;
   worker: Worker;
   taskQueue: string;
+  /** The target the worker enforces on (TARGET, the emulator). */
+  target: TargetConfig;
+  backend: EnforcementBackend;
   /** Every firewall call the worker's activities made, with the kind of error if it failed. */
   firewallCalls: { op: string; ms: number; error?: string }[];
   stop(): Promise<void>;
@@ -38,6 +44,27 @@ export interface StackOptions {
   dynamicConfig?: Record<string, string | number | boolean>;
   /** Client timeout towards the emulator (fault tests shorten it). */
   firewallTimeoutMs?: number;
+  /** The target's enforcement settings (default: address-group on GROUP4/GROUP6, capacity 600). */
+  target?: Partial<TargetConfig>;
+  /** More targets on the same emulator (each scenario of a suite its own groups). */
+  extraTargets?: (Partial<TargetConfig> & { name: string })[];
+  batchWindowMs?: number;
+}
+
+/** The test target on an emulator. */
+export function testTarget(url: string, token: string, over: Partial<TargetConfig> = {}): TargetConfig {
+  return {
+    name: TARGET,
+    url,
+    token,
+    vdom: 'root',
+    enforcement: 'address-group',
+    groups: { ipv4: [GROUP4], ipv6: [GROUP6] },
+    capacity: 600,
+    feedCapacity: 131_072,
+    tlsInsecure: false,
+    ...over,
+  };
 }
 
 /** The SDK logs every activity at INFO: keep test output to errors (once per process; a 2nd install throws). */
@@ -66,15 +93,18 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, timeoutMs: o.firewallTimeoutMs ?? 2000 });
   const taskQueue = `test-${randomUUID()}`;
   const firewallCalls: Stack['firewallCalls'] = [];
+ const target = testTarget(emulator.url, emulator.token, o.target);
+  const targets = [target, ...(o.extraTargets ?? []).map((t) => testTarget(emulator.url, emulator.token, t))];
+  const backends = createBackends(targets, new Map(targets.map((t) => [t.name, firewall])), (_target, op, ms, error) => void firewallCalls.push({ op, ms, error: error?.kind }));
   const worker = await createWorker({
     connection: env.nativeConnection,
     client: env.client,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    firewalls: new Map([[TARGET, firewall]]),
+    backends,
     ipPolicy: o.ipPolicy ?? DEFAULT_IP_POLICY,
+    batchWindowMs: o.batchWindowMs ?? 0,
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH,
-    onFirewallCall: (_target, op, ms, error) => void firewallCalls.push({ op, ms, error: error?.kind }),
   });
   const running = worker.run();
   return {
@@ -84,6 +114,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     firewall,
     worker,
     taskQueue,
+    target,
+    backend: backends.get(TARGET)!,
     firewallCalls,
     async stop() {
       worker.shutdown();
@@ -100,8 +132,6 @@ export function blockInput(ip: string, over: Partial<BlockInput> = {}): BlockInp
     target: TARGET,
     ip,
     family: ip.includes(':') ? 'ipv6' : 'ipv4',
-    group: ip.includes(':') ? GROUP6 : GROUP4,
-    groupSettings: { capacity: 600, batchWindowMs: 0 },
     ttlMs: 3_600_000,
     maxTtlMs: 30 * 86_400_000,
     reason: 'test',
@@ -111,7 +141,7 @@ export function blockInput(ip: string, over: Partial<BlockInput> = {}): BlockInp
 }
 
 export function startBlock(stack: Stack, input: BlockInput) {
-  return stack.client.workflow.start<typeof blockWorkflow>('blockWorkflow', {
+  return stack.client.workflow.start<typeof ipBlock>(WORKFLOW_TYPES.block, {
     workflowId: blockWorkflowId(input.target, input.ip),
     taskQueue: stack.taskQueue,
     args: [input],
@@ -135,8 +165,8 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false> 
 }
 
 /**
- * The block's status once it is active. The member lands on the firewall a moment before the group's
- * answer turns the block active, so a test that saw the member must still wait for this.
+ * The block's status once it is active. The entry lands on the firewall a moment before the enforcer's
+ * answer turns the block active, so a test that saw the entry must still wait for this.
  */
 export function activeStatus(handle: WorkflowHandle, timeoutMs = 20_000): Promise<BlockStatus> {
   return eventually(async () => {

@@ -10,34 +10,51 @@ import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { groupWorkflowId, cancelUpdate, extendUpdate } from '../../workflows/messages';
-import { blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
+import { cancelUpdate, enforcerWorkflowId, extendUpdate, WORKFLOW_TYPES } from '../../workflows/messages';
+import { migrateSignal } from '../../workflows/legacy/messages';
+import { addressObjectName } from '../../src/enforcement/address-group';
+import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 // Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in 1.24's dependency tree.
 const History = temporal.api.history.v1.History;
 
+/**
+ * Records the current generation's typical runs (ipblock_*, enforcer_*). The first release's fixtures
+ * (block_*, group_*) stay as they were recorded: they prove that running first-release workflows replay.
+ * `migrated_*` is a first-release block that received the upgrade's migrate signal.
+ */
 async function record(): Promise<void> {
-  const stack = await startStack({ server: 'time-skipping' });
+  const stack = await startStack({ server: 'time-skipping', target: { capacity: 2 } });
   try {
-    const small = { groupSettings: { capacity: 2, batchWindowMs: 500 } };
-    const expired = await startBlock(stack, blockInput('203.0.113.101', { ttlMs: 3_600_000, ...small }));
+    const expired = await startBlock(stack, blockInput('203.0.113.111', { ttlMs: 3_600_000 }));
     await expired.result();
-    const cancelled = await startBlock(stack, blockInput('203.0.113.102', { ttlMs: 3_600_000, ...small }));
-    await eventually(async () => (await stack.firewall.getGroup('ipv4', GROUP4))?.members.includes('ads-203.0.113.102'));
+    const cancelled = await startBlock(stack, blockInput('203.0.113.112', { ttlMs: 3_600_000 }));
+    await activeStatus(cancelled);
     await cancelled.executeUpdate(extendUpdate, { args: [{ byMs: 60_000, actor: 'rec' }] });
     await cancelled.executeUpdate(cancelUpdate, { args: [{ reason: 'rec', actor: 'rec' }] });
     await cancelled.result();
-    const a = await startBlock(stack, blockInput('203.0.113.103', { ttlMs: 7_200_000, ...small }));
-    await startBlock(stack, blockInput('203.0.113.104', { ttlMs: 7_200_000, ...small }));
+    const a = await startBlock(stack, blockInput('203.0.113.113', { ttlMs: 7_200_000 }));
+    await startBlock(stack, blockInput('203.0.113.114', { ttlMs: 7_300_000 }));
     await eventually(async () => (await stack.firewall.getGroup('ipv4', GROUP4))?.members.length === 2);
-    await startBlock(stack, blockInput('203.0.113.105', { ttlMs: 7_200_000, ...small }));
-    await a.result(); // evicted by the third
+    await startBlock(stack, blockInput('203.0.113.115', { ttlMs: 7_400_000 }));
+    await a.result(); // evicted by the third (expires first)
+    // A first-release block, migrated by the upgrade while it waits for its group's answer.
+    const legacy = await stack.client.workflow.start('blockWorkflow', {
+      workflowId: 'block:fw1:203.0.113.116',
+      taskQueue: stack.taskQueue,
+      args: [{ ...blockInput('203.0.113.116'), group: GROUP4, groupSettings: { capacity: 600, batchWindowMs: 0 } }],
+    });
+    await legacy.signal(migrateSignal);
+    await eventually(async () => (await stack.firewall.getGroup('ipv4', GROUP4))?.members.includes(addressObjectName('203.0.113.116')));
     mkdirSync(DIR, { recursive: true });
-    for (const id of ['block:fw1:203.0.113.101', 'block:fw1:203.0.113.102', 'block:fw1:203.0.113.103', groupWorkflowId(TARGET, GROUP4)]) {
-      const history = await stack.client.workflow.getHandle(id).fetchHistory();
-      writeFileSync(path.join(DIR, `${id.replace(/[:]/g, '_')}.pb`), History.encode(history).finish());
-    }
+    const save = async (id: string, name: string, runId?: string) => {
+      const history = await stack.client.workflow.getHandle(id, runId).fetchHistory();
+      writeFileSync(path.join(DIR, `${name}.pb`), History.encode(history).finish());
+    };
+    for (const ip of ['203.0.113.111', '203.0.113.112', '203.0.113.113']) await save(`block:${TARGET}:${ip}`, `ipblock_${ip}`);
+    await save(enforcerWorkflowId(TARGET, GROUP4), `enforcer_${GROUP4}`);
+    await save(legacy.workflowId, 'migrated_block_203.0.113.116', legacy.firstExecutionRunId);
   } finally {
     await stack.stop();
   }
@@ -46,7 +63,8 @@ async function record(): Promise<void> {
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
-  expect(files.length).toBeGreaterThanOrEqual(4);
+  expect(files.length).toBeGreaterThanOrEqual(9);
+  expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
   for (const file of files) {
     const history = History.decode(readFileSync(path.join(DIR, file)));
     const workflowId = file.replace(/\.pb$/, '');

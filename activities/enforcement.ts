@@ -1,0 +1,91 @@
+/**
+ * The activities that touch enforcement: a block's admission (the full safety policy with the worker's
+ * configuration, and which set holds it) and one enforcer tick (a commit on the target's backend). Thin
+ * adapters over the injected backends: which backend is in use, they do not know.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { EnforcementBackend, Entry } from '../src/enforcement';
+import type { CommitResult } from '../src/enforcement/port';
+import { checkIp, IpPolicy } from '../src/policy/ip-policy';
+import { blockWorkflowId, EnforcementRef, SetChange, statusQuery } from '../workflows/messages';
+
+export interface EnforcementDeps {
+  /** One backend per firewall target name. */
+  backends: Map<string, EnforcementBackend>;
+  ipPolicy: IpPolicy;
+  temporal: Client;
+  /** Optional debounce of enforcer ticks (GROUP_BATCH_WINDOW), read at every tick: a restart changes it for running enforcers. */
+  batchWindowMs: number;
+  /** Further admission checks (the runtime allowlist): a reason to refuse, or undefined. */
+  admission?: (target: string, ip: string) => Promise<string | undefined>;
+}
+
+export type Admission = { ok: true; enforcement: EnforcementRef } | { ok: false; reason: string };
+
+export interface ApplyResult extends Omit<CommitResult, 'outcomes'> {
+  outcomes: CommitResult['outcomes'];
+  batchWindowMs: number;
+  /** > 1 when an earlier attempt failed: a write of it may still land late (the enforcer re-checks). */
+  attempt: number;
+}
+
+export function createEnforcementActivities(d: EnforcementDeps) {
+  const backendOf = (target: string) => d.backends.get(target);
+
+  /** Does a running block of this IP (pending or active) hold it? Strongly consistent (describe + query). */
+  async function blockHolds(target: string, ip: string): Promise<boolean> {
+    const handle = d.temporal.workflow.getHandle(blockWorkflowId(target, ip));
+    try {
+      const desc = await handle.describe();
+      if (desc.status.name !== 'RUNNING') return false;
+      const st = await handle.query(statusQuery);
+      return st.state === 'pending' || st.state === 'active';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  return {
+    /**
+     * Right before a block asks for enforcement, the full safety policy (allowlist included) is checked once
+     * more with the worker's current configuration: the API checked it too; this is defence in depth.
+     */
+    async admitBlock(input: { target: string; ip: string; family: 'ipv4' | 'ipv6' }): Promise<Admission> {
+      const backend = backendOf(input.target);
+      if (!backend) return { ok: false, reason: `unknown firewall target "${input.target}"` };
+      const verdict = checkIp(input.ip, d.ipPolicy);
+      if (!verdict.ok) return { ok: false, reason: verdict.reason };
+      const refused = await d.admission?.(input.target, input.ip);
+      if (refused) return { ok: false, reason: refused };
+      return { ok: true, enforcement: { set: backend.setFor(input.family), refreshOnExtend: backend.refreshOnExtend } };
+    },
+
+    /**
+     * One enforcer tick: the coalesced changes of one set in one commit. Reconciliation's removals (no owner)
+     * are checked against the blocks once more, right now: a block that started meanwhile keeps its entry.
+     */
+    async applyChanges(input: { target: string; set: string; changes: SetChange[]; resync: boolean }): Promise<ApplyResult> {
+      const backend = backendOf(input.target);
+      if (!backend) throw ApplicationFailure.nonRetryable(`unknown firewall target "${input.target}"`, 'UnknownTarget');
+      const adds: Entry[] = [];
+      const removes: Entry[] = [];
+      const kept: CommitResult['outcomes'] = {};
+      for (const c of input.changes) {
+        const entry: Entry = { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, label: c.label };
+        if (c.op === 'add') adds.push(entry);
+        else if (!c.owner && (await blockHolds(input.target, c.ip))) kept[c.ip] = { status: 'ok', reason: 'kept: a block holds it again' };
+        else removes.push(entry);
+      }
+      let result: CommitResult;
+      try {
+        result = await backend.commit(input.set, { adds, removes, resync: input.resync });
+      } catch (err) {
+        // The set as a whole is unavailable (firewall down, group missing, credentials): the enforcer backs off.
+        throw ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'SetUnavailable');
+      }
+      return { ...result, outcomes: { ...result.outcomes, ...kept }, batchWindowMs: d.batchWindowMs, attempt: Context.current().info.attempt };
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Reconciliation of one enforcement set: compares what the firewall holds (ours only, ownership proved)
+ * with the running blocks, both ways, and repairs through the normal paths — an active block whose entry is
+ * missing is told to re-assert it; an entry of ours that no running block holds is removed through the
+ * set's enforcer (the single writer). Visibility only finds candidates; each is confirmed with a strongly
+ * consistent describe or query before anything is changed. Runs in one activity, so that a set of 100,000
+ * entries never passes through workflow history: only counts and a sample come back.
+ */
+import { Context } from '@temporalio/activity';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { EnforcementBackend } from '../src/enforcement';
+import { inPool } from '../src/pool';
+import { BlockRow, runningBlocks } from '../src/temporal/visibility';
+import { blockWorkflowId, reassertSignal, SetChange, SetReport, statusQuery, WORKFLOW_TYPES } from '../workflows/messages';
+import { migrateSignal } from '../workflows/legacy/messages';
+import { MessagingDeps, sendToEnforcer } from './messaging';
+
+export interface ReconcileDeps extends MessagingDeps {
+  backends: Map<string, EnforcementBackend>;
+}
+
+/** Names listed per category in a report (the counts are complete). */
+const SAMPLE = 50;
+const CHECKS_IN_FLIGHT = 16;
+const CHANGES_PER_SIGNAL = 500;
+/** A block still pending after this long is nudged to send its request again. */
+const STUCK_AFTER_MS = 10 * 60_000;
+
+export function createReconcileActivities(d: ReconcileDeps) {
+  const heartbeat = (n: unknown) => Context.current().heartbeat(n);
+
+  async function blockState(target: string, ip: string): Promise<'running' | 'ended' | 'never'> {
+    const handle = d.temporal.workflow.getHandle(blockWorkflowId(target, ip));
+    try {
+      const desc = await handle.describe();
+      if (desc.status.name !== 'RUNNING') return 'ended';
+      const st = await handle.query(statusQuery);
+      return st.state === 'pending' || st.state === 'active' || st.state === 'releasing' ? 'running' : 'ended';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return 'never';
+      throw err;
+    }
+  }
+
+  return {
+    async enforcementSets(input: { target: string }): Promise<string[]> {
+      const b = d.backends.get(input.target);
+      return b ? [...new Set(b.sets().map((s) => s.name))] : [];
+    },
+
+    async reconcileSet(input: { target: string; set: string }): Promise<SetReport & { activeBlocks: number }> {
+      const backend = d.backends.get(input.target);
+      const report: SetReport & { activeBlocks: number } = { set: input.set, enforced: 0, reasserted: [], orphansRemoved: [], nudged: [], activeBlocks: 0 };
+      if (!backend) return { ...report, error: `unknown target ${input.target}` };
+      const blocks = new Map<string, BlockRow>();
+      for await (const b of runningBlocks(d.temporal, { target: input.target, set: input.set })) {
+        blocks.set(b.ip, b);
+        if (blocks.size % 500 === 0) heartbeat(blocks.size);
+      }
+      report.activeBlocks = [...blocks.values()].filter((b) => b.state === 'active').length;
+      const owned = await backend.list(input.set);
+      const enforced = new Set(owned.filter((e) => e.enforced).map((e) => e.ip));
+      report.enforced = enforced.size;
+      heartbeat('listed');
+
+      // Active blocks whose entry is missing: confirmed active → re-assert (a first-release block migrates, which re-asserts).
+      const missing = [...blocks.values()].filter((b) => b.state === 'active' && !enforced.has(b.ip));
+      let reasserted = 0;
+      await inPool(missing, CHECKS_IN_FLIGHT, async (b) => {
+        if ((await blockState(input.target, b.ip)) !== 'running') return;
+        const legacy = b.type === WORKFLOW_TYPES.legacyBlock;
+        await d.temporal.workflow.getHandle(b.workflowId).signal(legacy ? migrateSignal : reassertSignal).catch(() => undefined);
+        if (reasserted++ < SAMPLE) report.reasserted.push(b.ip);
+        heartbeat(reasserted);
+      });
+
+      // Entries of ours that no running block holds: confirmed → removed through the enforcer. On a list with
+      // no owner field (banned IPs), only an entry our history knows (a block of that IP existed) is ours.
+      const orphans: SetChange[] = [];
+      await inPool(owned.filter((e) => !blocks.has(e.ip)), CHECKS_IN_FLIGHT, async (e) => {
+        const state = await blockState(input.target, e.ip);
+        if (state === 'running' || (state === 'never' && e.proof === 'history')) return;
+        orphans.push({ op: 'remove', ip: e.ip, family: e.family });
+        if (report.orphansRemoved.length < SAMPLE) report.orphansRemoved.push(e.ip);
+        heartbeat(orphans.length);
+      });
+      for (let i = 0; i < orphans.length; i += CHANGES_PER_SIGNAL) await sendToEnforcer(d, input.target, input.set, orphans.slice(i, i + CHANGES_PER_SIGNAL));
+
+      // Blocks that have waited long for an answer: nudged to send their request again (cheap, idempotent).
+      const now = Date.now();
+      const stuck = [...blocks.values()].filter((b) => b.type === WORKFLOW_TYPES.block && (b.state === 'pending' || b.state === 'releasing') && b.startedAt && now - b.startedAt.getTime() > STUCK_AFTER_MS);
+      await inPool(stuck, CHECKS_IN_FLIGHT, async (b) => {
+        await d.temporal.workflow.getHandle(b.workflowId).signal(reassertSignal).catch(() => undefined);
+        if (report.nudged.length < SAMPLE) report.nudged.push(b.ip);
+      });
+      // And the set as a whole once (capacity lowered, placeholder, shards).
+      await sendToEnforcer(d, input.target, input.set, 'resync');
+      return report;
+    },
+  };
+}

@@ -1,0 +1,372 @@
+/**
+ * address-group backend (the default, the seed's way): one address object per IP, members of address groups
+ * that a deny policy references — several groups ("shards") per family when one is not enough, filled in
+ * order before anything is rotated out.
+ *
+ * A commit is a delta against what the groups hold now (GET, then PUT of the changed shards): members we did
+ * not add — an operator's, another tool's — are kept and counted against the capacity, and a fresh writer
+ * can never drop what it did not create. Per-entry isolation: an object the firewall refuses fails alone; a
+ * group write refused because of one member is narrowed down by bisection; a platform member limit lower
+ * than configured is learned and respected; a member whose object vanished is repaired. Objects are ours
+ * only when their comment carries OWNER_MARKER: nothing else is ever deleted.
+ */
+import { FortiOSClient, FortiOSError } from '../fortios/client';
+import type { AddressFamily } from '../fortios/subnet';
+import { canonicalIp } from '../policy/ip-policy';
+import { inPool } from '../pool';
+import { CommitResult, EnforcementBackend, Entry, Finding, commentExpiry, isOurs, OwnedEntry, Outcome, OWNER_MARKER, ownerComment, SetInfo } from './port';
+import { groupPolicyFindings, Observe } from './firewall-checks';
+
+/** Built-in FortiOS address 0.0.0.0/32 (::/128 for IPv6) that matches nothing: keeps a group non-empty (older FortiOS rejects empty groups). */
+export const PLACEHOLDER_MEMBER = 'none';
+export const ADDRESS_NAME_PREFIX = 'ads-';
+/** Address object name for an IP: carries the IP so an operator can read the group. */
+export const addressObjectName = (ip: string): string => `${ADDRESS_NAME_PREFIX}${ip}`;
+/** Concurrent object creations/deletions towards one firewall. */
+const OBJECT_CALLS_IN_FLIGHT = 8;
+
+export interface AddressGroupOptions {
+  groups: { ipv4: string[]; ipv6: string[] };
+  /** Members per group, the placeholder included. */
+  capacity: number;
+}
+
+interface Shard {
+  name: string;
+  /** What the firewall holds (placeholder included). */
+  before: string[];
+  /** What this commit wants it to hold. */
+  members: string[];
+  /** This commit's removals, applied again whenever a refused write sends us back to `before`. */
+  removing: Set<string>;
+}
+
+export class AddressGroupBackend implements EnforcementBackend {
+  readonly kind = 'address-group' as const;
+  readonly refreshOnExtend = true;
+  /** Per-group member limits learned from the firewall (-4), lower than the configured capacity. */
+  private readonly learnedLimit = new Map<string, number>();
+
+  constructor(
+    private readonly fw: FortiOSClient,
+    private readonly o: AddressGroupOptions,
+    private readonly observe: Observe = (_op, fn) => fn(),
+  ) {}
+
+  sets(): SetInfo[] {
+    return (['ipv4', 'ipv6'] as const).map((f) => ({ name: this.o.groups[f][0], families: [f], capacity: this.o.groups[f].length * this.o.capacity }));
+  }
+
+  setFor(family: AddressFamily): string {
+    return this.o.groups[family][0];
+  }
+
+  private familyOf(set: string): AddressFamily {
+    if (set === this.o.groups.ipv4[0]) return 'ipv4';
+    if (set === this.o.groups.ipv6[0]) return 'ipv6';
+    throw new Error(`"${set}" is not an enforcement set of this target (groups ${[...this.o.groups.ipv4, ...this.o.groups.ipv6].join(', ')})`);
+  }
+
+  async commit(set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult> {
+    const family = this.familyOf(set);
+    const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
+    const out = (ip: string, o: Outcome) => void (result.outcomes[ip] = o);
+
+    // 1. The objects of the new entries (in parallel; each one's failure is its own).
+    const ready: Entry[] = [];
+    await inPool(batch.adds, OBJECT_CALLS_IN_FLIGHT, async (e) => {
+      try {
+        const name = addressObjectName(e.ip);
+        const r = await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name, subnet: cidrOf(e.ip), comment: ownerComment(e) }));
+        if (r === 'exists') {
+          // Ours: bring its comment (expiry) up to date. Someone else's with the same network: use it, never own it.
+          const existing = await this.observe('getAddress', () => this.fw.getAddress(family, name));
+          if (existing && isOurs(existing.comment) && existing.comment !== ownerComment(e)) {
+            await this.observe('setAddressComment', () => this.fw.setAddressComment(family, name, ownerComment(e)));
+          }
+        }
+        ready.push(e);
+      } catch (err) {
+        out(e.ip, classify(err));
+      }
+    });
+
+    // 2. The groups as they are now, and the delta.
+    const shards = await this.readShards(family);
+    const removeNames = new Set(batch.removes.map((e) => addressObjectName(e.ip)));
+    for (const s of shards) {
+      s.removing = removeNames;
+      s.members = s.members.filter((m) => !removeNames.has(m));
+    }
+    const present = new Set(shards.flatMap((s) => s.members));
+    const newcomers = ready.filter((e) => {
+      if (!present.has(addressObjectName(e.ip))) return true;
+      out(e.ip, { status: 'ok' });
+      return false;
+    });
+    const expiries = new Map<string, number>(ready.map((e) => [addressObjectName(e.ip), e.expiresAtMs ?? Infinity]));
+    let comments: Map<string, string> | undefined;
+    const readComments = async () => (comments ??= await this.addressComments(family));
+
+    // 3. Place, rotate, write; a refused write is narrowed down and retried (bounded).
+    let pending = newcomers;
+    for (let round = 0; round < 6; round++) {
+      const placed = await this.place(shards, pending, batch.resync || round > 0, expiries, readComments, result);
+      const refused = await this.writeShards(family, shards, placed, result);
+      if (!refused) {
+        for (const e of placed) out(e.ip, { status: 'ok' });
+        break;
+      }
+      pending = refused.retry;
+      for (const f of refused.failed) out(f.ip, { status: 'failed', reason: f.reason });
+      if (round === 5) for (const e of pending) out(e.ip, { status: 'retry', reason: 'group write kept failing' });
+    }
+
+    // 4. Objects that no longer hold anything: removed entries, evicted ones, refused newcomers — ours only.
+    const drop = [
+      ...batch.removes.map((e) => e.ip),
+      ...result.evicted.map((e) => e.ip),
+      ...batch.adds.filter((e) => result.outcomes[e.ip]?.status === 'failed').map((e) => e.ip),
+    ];
+    const stillIn = new Set(shards.flatMap((s) => s.before));
+    for (const e of batch.removes) out(e.ip, stillIn.has(addressObjectName(e.ip)) ? { status: 'retry', reason: 'group write kept failing' } : { status: 'ok' });
+    if (drop.length) await this.deleteOurObjects(family, drop, result);
+    return result;
+  }
+
+  /** Reads every shard of the family; a missing group stops the commit (nothing can be enforced without it). */
+  private async readShards(family: AddressFamily): Promise<Shard[]> {
+    return Promise.all(
+      this.o.groups[family].map(async (name) => {
+        const g = await this.observe('getGroup', () => this.fw.getGroup(family, name));
+        if (!g) throw new SetUnavailable(`address group "${name}" does not exist: create it and reference it from a deny policy (README, "Pointing it at a real FortiGate")`);
+        const members = g.members.filter((m) => m !== PLACEHOLDER_MEMBER);
+        return { name, before: g.members, members, removing: new Set<string>() };
+      }),
+    );
+  }
+
+  /**
+   * Puts newcomers into the first shards with room. When every shard is full, the entries of ours that
+   * expire first are rotated out (members not ours count against capacity but are never touched).
+   */
+  private async place(
+    shards: Shard[],
+    newcomers: Entry[],
+    enforceCapacity: boolean,
+    expiries: Map<string, number>,
+    readComments: () => Promise<Map<string, string>>,
+    result: CommitResult,
+  ): Promise<Entry[]> {
+    const limit = (s: Shard) => Math.min(this.o.capacity, this.learnedLimit.get(s.name) ?? Infinity);
+    const room = () => shards.reduce((n, s) => n + Math.max(0, limit(s) - s.members.length), 0);
+    const overflow = enforceCapacity && shards.some((s) => s.members.length > limit(s));
+    const placed: Entry[] = [];
+    if (newcomers.length > room() || overflow) {
+      const comments = await readComments();
+      const expiryOf = (m: string) => expiries.get(m) ?? commentExpiry(comments.get(m) ?? '') ?? 0;
+      const ours = (s: Shard) => s.members.filter((m) => isOurs(comments.get(m)) && ipOf(m)).sort((a, b) => expiryOf(a) - expiryOf(b));
+      const leaving = new Set<string>();
+      // A shard over its limit (capacity lowered, a limit learned): rotate out of that shard first.
+      for (const s of shards) {
+        const excess = s.members.length - limit(s);
+        for (const m of ours(s).slice(0, Math.max(0, excess))) leaving.add(m);
+      }
+      for (const s of shards) s.members = s.members.filter((m) => !leaving.has(m));
+      // Then make room for the newcomers: each rotation (an old member, or a newcomer that expires first) closes the gap by one.
+      let deficit = newcomers.length - room();
+      const candidates = [...shards.flatMap(ours), ...newcomers.map((e) => addressObjectName(e.ip))].sort((a, b) => expiryOf(a) - expiryOf(b));
+      for (const c of candidates) {
+        if (deficit <= 0) break;
+        leaving.add(c);
+        deficit--;
+      }
+      for (const s of shards) s.members = s.members.filter((m) => !leaving.has(m));
+      for (const name of leaving) result.evicted.push({ ip: ipOf(name)!, reason: 'the address groups are full: the block expiring first was rotated out' });
+      for (const e of newcomers) if (leaving.has(addressObjectName(e.ip))) result.outcomes[e.ip] = { status: 'ok' };
+      newcomers = newcomers.filter((e) => !leaving.has(addressObjectName(e.ip)));
+      if (deficit > 0) {
+        // Every member left is someone else's: nothing of ours to rotate out.
+        for (const e of newcomers.splice(newcomers.length - deficit)) {
+          result.outcomes[e.ip] = { status: 'failed', reason: `the address groups ${shards.map((s) => s.name).join(', ')} are full of members that are not ours` };
+        }
+      }
+    }
+    for (const e of newcomers) {
+      const s = shards.find((x) => x.members.length < limit(x));
+      if (!s) break;
+      s.members.push(addressObjectName(e.ip));
+      placed.push(e);
+    }
+    return placed;
+  }
+
+  /**
+   * PUTs every changed shard. Returns undefined when all landed; otherwise which newcomers to try again and
+   * which the firewall refuses for good (found by bisection), with the shards rolled back to what is on the
+   * firewall so the next round starts from the truth.
+   */
+  private async writeShards(family: AddressFamily, shards: Shard[], placed: Entry[], result: CommitResult): Promise<{ retry: Entry[]; failed: { ip: string; reason: string }[] } | undefined> {
+    for (const s of shards) {
+      const desired = s.members.length ? s.members : [PLACEHOLDER_MEMBER];
+      if (sameSet(desired, s.before)) continue;
+      try {
+        await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, desired));
+        result.writes++;
+        s.before = desired;
+      } catch (err) {
+        if (!(err instanceof FortiOSError) || err.retryable) throw err;
+        const mine = placed.filter((e) => s.members.includes(addressObjectName(e.ip)));
+        const others = placed.filter((e) => !mine.includes(e));
+        if (err.kind === 'limit') {
+          // The platform holds fewer members than configured (or operators' members took the room): learn it.
+          const limit = Math.max(1, s.before.filter((m) => m !== PLACEHOLDER_MEMBER).length);
+          this.learnedLimit.set(s.name, Math.min(limit, this.learnedLimit.get(s.name) ?? Infinity));
+          result.problems.push(`group "${s.name}" refused ${desired.length} members (${err.message}): holding at most ${limit} from now on; set FORTIGATE_GROUP_CAPACITY to the platform's limit`);
+          this.resetShards(shards);
+          return { retry: placed, failed: [] };
+        }
+        if (err.kind === 'not-found') {
+          // A member names an object that is gone (deleted by hand): repair ours, drop what is not ours.
+          await this.repairMissing(family, s, result);
+          this.resetShards(shards);
+          return { retry: placed, failed: [] };
+        }
+        // Refused because of some member: bisect the newcomers of this shard to find which.
+        const bad = await this.bisect(family, s, mine, err);
+        this.resetShards(shards);
+        return { retry: [...others, ...mine.filter((e) => !bad.some((b) => b.ip === e.ip))], failed: bad };
+      }
+    }
+    return undefined;
+  }
+
+  /** Finds the newcomers the firewall refuses, with at most ~2·log2(n) writes. */
+  private async bisect(family: AddressFamily, s: Shard, newcomers: Entry[], first: FortiOSError): Promise<{ ip: string; reason: string }[]> {
+    const base = s.members.filter((m) => !newcomers.some((e) => addressObjectName(e.ip) === m));
+    const tryWith = async (subset: Entry[]): Promise<FortiOSError | undefined> => {
+      const list = [...base, ...subset.map((e) => addressObjectName(e.ip))];
+      try {
+        await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, list.length ? list : [PLACEHOLDER_MEMBER]));
+        return undefined;
+      } catch (err) {
+        if (err instanceof FortiOSError && !err.retryable) return err;
+        throw err;
+      }
+    };
+    const bad: { ip: string; reason: string }[] = [];
+    const search = async (subset: Entry[], err: FortiOSError): Promise<void> => {
+      if (subset.length === 1) {
+        bad.push({ ip: subset[0].ip, reason: err.message });
+        return;
+      }
+      const half = subset.slice(0, Math.ceil(subset.length / 2));
+      const rest = subset.slice(half.length);
+      const e1 = await tryWith(half);
+      if (e1) await search(half, e1);
+      const e2 = rest.length ? await tryWith(rest) : undefined;
+      if (e2) await search(rest, e2);
+    };
+    if (newcomers.length === 0) {
+      // Not one of ours: the group itself is refused as it stands (an operator's member). Nothing to isolate.
+      throw new SetUnavailable(`group "${s.name}" cannot be written: ${first.message}`);
+    }
+    await search(newcomers, first);
+    return bad;
+  }
+
+  /** Back to what the firewall holds, with this commit's removals applied again. */
+  private resetShards(shards: Shard[]): void {
+    for (const s of shards) s.members = s.before.filter((m) => m !== PLACEHOLDER_MEMBER && !s.removing.has(m));
+  }
+
+  /** A member whose object vanished: ours are recreated from their name, others dropped from our write. */
+  private async repairMissing(family: AddressFamily, s: Shard, result: CommitResult): Promise<void> {
+    const existing = new Set((await this.observe('listAddresses', () => this.fw.listAddresses(family))).map((a) => a.name));
+    const groups = new Set(this.o.groups[family]);
+    for (const m of s.members) {
+      if (existing.has(m) || groups.has(m)) continue;
+      const ip = ipOf(m);
+      if (ip) {
+        await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name: m, subnet: cidrOf(ip), comment: ownerComment({ ip, family, label: 'repaired: its object had been deleted' }) }));
+        result.problems.push(`member ${m} of "${s.name}" had lost its address object: recreated`);
+      } else {
+        s.before = s.before.filter((x) => x !== m);
+        result.problems.push(`member ${m} of "${s.name}" names no object: left out of our write`);
+      }
+    }
+  }
+
+  private async addressComments(family: AddressFamily): Promise<Map<string, string>> {
+    const list = await this.observe('listAddresses', () => this.fw.listAddresses(family, { namePrefix: ADDRESS_NAME_PREFIX }));
+    return new Map(list.map((a) => [a.name, a.comment]));
+  }
+
+  /** Deletes the objects of these IPs when they carry our marker; one in use elsewhere (an operator's group) is kept. */
+  private async deleteOurObjects(family: AddressFamily, ips: string[], result: CommitResult): Promise<void> {
+    const comments = await this.addressComments(family);
+    await inPool(ips, OBJECT_CALLS_IN_FLIGHT, async (ip) => {
+      const name = addressObjectName(ip);
+      if (!comments.has(name)) return;
+      if (!isOurs(comments.get(name))) {
+        result.problems.push(`address ${name} is not ours (no "${OWNER_MARKER}" comment): left in place`);
+        return;
+      }
+      try {
+        await this.observe('deleteAddress', () => this.fw.deleteAddress(family, name));
+      } catch (err) {
+        if (err instanceof FortiOSError && err.kind === 'in-use') {
+          result.problems.push(`address ${name} is used by another object (an operator's group or policy): left in place`);
+          return;
+        }
+        if (err instanceof FortiOSError && !err.retryable) {
+          result.problems.push(`address ${name} could not be deleted: ${err.message}`);
+          return;
+        }
+        throw err;
+      }
+    });
+  }
+
+  async list(set: string): Promise<OwnedEntry[]> {
+    const family = this.familyOf(set);
+    const shards = await this.readShards(family);
+    const comments = await this.addressComments(family);
+    const members = new Set(shards.flatMap((s) => s.members));
+    const out: OwnedEntry[] = [];
+    for (const [name, comment] of comments) {
+      const ip = ipOf(name);
+      if (ip && isOurs(comment)) out.push({ ip, family, enforced: members.has(name), proof: 'marker' });
+    }
+    return out;
+  }
+
+  async check(): Promise<Finding[]> {
+    return groupPolicyFindings(this.fw, this.o.groups);
+  }
+}
+
+/** The set as a whole cannot be written now (its group is missing…): the enforcer backs off and tries again. */
+export class SetUnavailable extends Error {}
+
+/** `ads-<canonical ip or cidr>` → the IP; undefined for any other name (not ours by structure). */
+export function ipOf(name: string): string | undefined {
+  if (!name.startsWith(ADDRESS_NAME_PREFIX)) return undefined;
+  const ip = name.slice(ADDRESS_NAME_PREFIX.length);
+  return canonicalIp(ip) === ip ? ip : undefined;
+}
+
+export function cidrOf(ip: string): string {
+  return ip.includes('/') ? ip : ip.includes(':') ? `${ip}/128` : `${ip}/32`;
+}
+
+function classify(err: unknown): Outcome {
+  const reason = err instanceof Error ? err.message : String(err);
+  return err instanceof FortiOSError && !err.retryable ? { status: 'failed', reason } : { status: 'retry', reason };
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}

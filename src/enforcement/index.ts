@@ -1,0 +1,69 @@
+/**
+ * The one factory of enforcement backends (like cs-firewall-bouncer's pkg/backend): configuration in,
+ * a backend per target out. Also the pure answers the API needs without a firewall client: which set a
+ * block of a family belongs to, and how many entries a target can hold. Nothing outside this folder names
+ * a backend.
+ */
+import type { TargetConfig } from '../config';
+import type { FortiOSClient } from '../fortios/client';
+import type { AddressFamily } from '../fortios/subnet';
+import type { EnforcementRef } from '../../workflows/messages';
+import { AddressGroupBackend } from './address-group';
+import { BannedIpBackend, BANNED_SET } from './banned-ip';
+import { DryRunBackend, DRY_RUN_SET } from './dry-run';
+import type { Observe } from './firewall-checks';
+import type { EnforcementBackend } from './port';
+import { ThreatFeedBackend } from './threat-feed';
+
+export type { EnforcementBackend, EnforcementKind, Entry, CommitResult, OwnedEntry, Finding } from './port';
+export { ENFORCEMENT_KINDS } from './port';
+
+export interface BackendDeps {
+  fw: FortiOSClient;
+  observe?: Observe;
+  log?: (msg: string, data: Record<string, unknown>) => void;
+}
+
+export function createBackend(t: TargetConfig, d: BackendDeps): EnforcementBackend {
+  switch (t.enforcement) {
+    case 'address-group':
+      return new AddressGroupBackend(d.fw, { groups: t.groups, capacity: t.capacity }, d.observe);
+    case 'threat-feed':
+      return new ThreatFeedBackend(d.fw, { feed: t.feed!, maxEntries: t.feedCapacity }, d.observe);
+    case 'banned-ip':
+      return new BannedIpBackend(d.fw, {}, d.observe);
+    case 'dry-run':
+      return new DryRunBackend(d.log);
+  }
+}
+
+/** The set a block of this family belongs to, and whether it refreshes its expiry there (no firewall needed). */
+export function enforcementRefFor(t: TargetConfig, family: AddressFamily): EnforcementRef {
+  switch (t.enforcement) {
+    case 'address-group':
+      return { set: t.groups[family][0], refreshOnExtend: true };
+    case 'threat-feed':
+      return { set: t.feed!, refreshOnExtend: false };
+    case 'banned-ip':
+      return { set: BANNED_SET, refreshOnExtend: true };
+    case 'dry-run':
+      return { set: DRY_RUN_SET, refreshOnExtend: false };
+  }
+}
+
+/** Every set of a target (one enforcer each). */
+export function setsOf(t: TargetConfig): string[] {
+  return [...new Set((['ipv4', 'ipv6'] as const).map((f) => enforcementRefFor(t, f).set))];
+}
+
+/** Entries one event may put on this target before MAX_TARGETS_PER_EVENT matters (a group holds ~600; a feed 128K). */
+export function capacityOf(t: TargetConfig): number {
+  switch (t.enforcement) {
+    case 'address-group':
+      return t.groups.ipv4.length * t.capacity;
+    case 'threat-feed':
+      return t.feedCapacity;
+    default:
+      return Number.MAX_SAFE_INTEGER;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The enforcement port: what every backend (address group, threat feed, banned-IP list, dry run) answers,
+ * in the spirit of cs-firewall-bouncer's Add/Delete/Commit and fail2ban's action verbs. Set-based and
+ * batch-friendly: one `commit` takes a tick's adds and removes for one set and reports per entry, so one
+ * entry the firewall refuses fails alone. Nothing outside src/enforcement knows which backend is in use:
+ * workflows speak IPs and set names, activities call this interface.
+ */
+import type { AddressFamily } from '../fortios/subnet';
+
+export type EnforcementKind = 'address-group' | 'threat-feed' | 'banned-ip' | 'dry-run';
+export const ENFORCEMENT_KINDS: readonly EnforcementKind[] = ['address-group', 'threat-feed', 'banned-ip', 'dry-run'];
+
+/** One IP (or CIDR) to hold or release. */
+export interface Entry {
+  ip: string;
+  family: AddressFamily;
+  /** When the block ends (native expiry, comments, eviction order). */
+  expiresAtMs?: number;
+  /** A short human description (comments). */
+  label?: string;
+}
+
+/** What became of one entry: done, refused for good (with the firewall's reason), or to be tried again. */
+export type Outcome = { status: 'ok'; reason?: string } | { status: 'failed'; reason: string } | { status: 'retry'; reason: string };
+
+export interface CommitResult {
+  /** Per IP of the batch. */
+  outcomes: Record<string, Outcome>;
+  /** Entries rotated out to make room (capacity): their blocks are told. */
+  evicted: { ip: string; reason: string }[];
+  /** Firewall writes this commit made. */
+  writes: number;
+  /** Things an operator should know (a member not ours that vanished, a lowered platform limit…). */
+  problems: string[];
+}
+
+/** An entry of ours on the firewall, ownership proved (a marker we write, or our own history). */
+export interface OwnedEntry {
+  ip: string;
+  family: AddressFamily;
+  /** False for a leftover that holds nothing (an address object of ours in no group). */
+  enforced: boolean;
+  /**
+   * How we know it is ours: a marker we wrote on the object, a set dedicated to us (a feed), or nothing on the
+   * firewall (the banned list has no owner field): then only our own history proves it (a block of ours for
+   * that IP existed), which reconciliation checks before removing anything.
+   */
+  proof: 'marker' | 'dedicated' | 'history';
+}
+
+export interface SetInfo {
+  name: string;
+  families: AddressFamily[];
+  /** Entries the set can hold. */
+  capacity: number;
+}
+
+/** A start-up finding: what is wrong and exactly what to configure. */
+export interface Finding {
+  ok: boolean;
+  what: string;
+  fix?: string;
+}
+
+export interface EnforcementBackend {
+  readonly kind: EnforcementKind;
+  /** The set keeps each entry's expiry: blocks re-send theirs when it moved far (block-rules.ts). */
+  readonly refreshOnExtend: boolean;
+  sets(): SetInfo[];
+  setFor(family: AddressFamily): string;
+  /** Applies adds and removes to one set: one commit, per-entry outcomes. Throws only when the set as a whole is unavailable. */
+  commit(set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult>;
+  /** What of ours the set holds on the firewall now (reconciliation). */
+  list(set: string): Promise<OwnedEntry[]>;
+  /** Start-up check: the objects this backend needs exist and a deny policy uses them. */
+  check(): Promise<Finding[]>;
+}
+
+/** Marker at the start of every comment we write: proves an object is ours (never the name prefix alone). */
+export const OWNER_MARKER = 'ads-mitigator:';
+
+export function ownerComment(e: Entry): string {
+  const until = e.expiresAtMs ? `; until ${new Date(e.expiresAtMs).toISOString()}` : '';
+  return `${OWNER_MARKER} ${e.label ?? 'blocked'}`.slice(0, 255 - until.length) + until;
+}
+
+/** The expiry written by ownerComment, if any. */
+export function commentExpiry(comment: string): number | undefined {
+  const m = /; until (\d{4}-\d\d-\d\dT[\d:.]+Z)$/.exec(comment);
+  return m ? Date.parse(m[1]) : undefined;
+}
+
+export function isOurs(comment: string | undefined): boolean {
+  return !!comment && comment.startsWith(OWNER_MARKER);
+}

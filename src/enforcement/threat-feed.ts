@@ -1,0 +1,109 @@
+/**
+ * threat-feed backend: an external resource of type address with update method push (FortiOS 7.2.1+),
+ * written with `monitor/system/external-resource/dynamic` — no address objects, one call per tick for
+ * thousands of IPs, IPv4 and IPv6 in one feed. The feed is dedicated to us (its name is configured), so
+ * every entry in it is ours. Large repairs go out as one `snapshot` of what the feed must hold. FortiOS
+ * cuts entries over its limit silently (the most recent ones), so we never go over it: adds beyond the
+ * configured capacity fail with that reason. For FortiOS without push, the API serves the same list for the
+ * firewall to pull (GET /v1/feeds/{target}); then this backend is not used for writes.
+ */
+import { FortiOSClient, FortiOSError } from '../fortios/client';
+import type { AddressFamily } from '../fortios/subnet';
+import type { CommitResult, EnforcementBackend, Entry, Finding, OwnedEntry, SetInfo } from './port';
+import type { Observe } from './firewall-checks';
+import { feedFindings } from './firewall-checks';
+
+/** Above this many changes in one commit, one snapshot replaces add/remove commands. */
+const SNAPSHOT_FROM = 2000;
+
+export interface ThreatFeedOptions {
+  feed: string;
+  /** Entries the feed may hold (128K per feed before FortiOS 7.4.4; 300,000 across feeds after). */
+  maxEntries: number;
+}
+
+export class ThreatFeedBackend implements EnforcementBackend {
+  readonly kind = 'threat-feed' as const;
+  readonly refreshOnExtend = false;
+  /** Entries in the feed as last counted (re-read when a commit could reach the limit). */
+  private known?: number;
+
+  constructor(
+    private readonly fw: FortiOSClient,
+    private readonly o: ThreatFeedOptions,
+    private readonly observe: Observe = (_op, fn) => fn(),
+  ) {}
+
+  sets(): SetInfo[] {
+    return [{ name: this.o.feed, families: ['ipv4', 'ipv6'], capacity: this.o.maxEntries }];
+  }
+
+  setFor(_family: AddressFamily): string {
+    return this.o.feed;
+  }
+
+  async commit(_set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult> {
+    const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
+    let adds = batch.adds;
+    const removes = batch.removes;
+    // Stay under the platform's limit: FortiOS would silently drop the newest entries beyond it.
+    if (this.known === undefined || this.known + adds.length > this.o.maxEntries * 0.9) {
+      this.known = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).length;
+    }
+    const room = this.o.maxEntries - (this.known - removes.length);
+    if (adds.length > room) {
+      for (const e of adds.slice(Math.max(0, room))) result.outcomes[e.ip] = { status: 'failed', reason: `threat feed "${this.o.feed}" is full (${this.o.maxEntries} entries, FORTIGATE_FEED_CAPACITY)` };
+      adds = adds.slice(0, Math.max(0, room));
+    }
+    if (adds.length + removes.length > 0) {
+      if (adds.length + removes.length >= SNAPSHOT_FROM) await this.snapshot(adds, removes, result);
+      else await this.push(adds, removes, result);
+    }
+    for (const e of [...adds, ...removes]) result.outcomes[e.ip] ??= { status: 'ok' };
+    this.known = Math.max(0, this.known + adds.filter((e) => result.outcomes[e.ip]?.status === 'ok').length - removes.length);
+    return result;
+  }
+
+  /** add and remove commands in one request; a refused request is narrowed down to the entries at fault. */
+  private async push(adds: Entry[], removes: Entry[], result: CommitResult): Promise<void> {
+    const commands = [
+      ...(removes.length ? [{ name: this.o.feed, command: 'remove' as const, entries: removes.map((e) => e.ip) }] : []),
+      ...(adds.length ? [{ name: this.o.feed, command: 'add' as const, entries: adds.map((e) => e.ip) }] : []),
+    ];
+    try {
+      await this.observe('pushFeed', () => this.fw.pushFeed(commands));
+      result.writes++;
+    } catch (err) {
+      if (!(err instanceof FortiOSError) || err.retryable) throw err;
+      if (adds.length + removes.length === 1) {
+        result.outcomes[(adds[0] ?? removes[0]).ip] = { status: 'failed', reason: err.message };
+        return;
+      }
+      const all = [...adds.map((e) => ({ e, add: true })), ...removes.map((e) => ({ e, add: false }))];
+      const half = Math.ceil(all.length / 2);
+      for (const part of [all.slice(0, half), all.slice(half)]) {
+        await this.push(part.filter((x) => x.add).map((x) => x.e), part.filter((x) => !x.add).map((x) => x.e), result);
+      }
+    }
+  }
+
+  /** One snapshot of what the feed must hold: cheaper than thousands of add/remove entries (repairs, bursts). */
+  private async snapshot(adds: Entry[], removes: Entry[], result: CommitResult): Promise<void> {
+    const current = await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed));
+    const drop = new Set(removes.map((e) => e.ip));
+    const next = new Set(current.filter((ip) => !drop.has(ip)));
+    for (const e of adds) next.add(e.ip);
+    await this.observe('pushFeed', () => this.fw.pushFeed([{ name: this.o.feed, command: 'snapshot', entries: [...next] }]));
+    result.writes++;
+  }
+
+  async list(_set: string): Promise<OwnedEntry[]> {
+    const entries = await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed));
+    this.known = entries.length;
+    return entries.map((ip) => ({ ip, family: (ip.includes(':') ? 'ipv6' : 'ipv4') as AddressFamily, enforced: true, proof: 'dedicated' as const }));
+  }
+
+  async check(): Promise<Finding[]> {
+    return feedFindings(this.fw, this.o.feed);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * The enforcer's queue: the latest change per IP, in arrival order, with everyone who waits for an answer.
+ * Coalescing makes repeats and re-sends cost nothing on the firewall (an add then a remove of one IP in one
+ * tick is a single remove), and keeps the queue — and what continue-as-new carries — bounded by the number of
+ * distinct IPs, not by the number of messages. Plain class: unit-tested in test/workflows/change-queue.test.ts.
+ */
+import type { QueuedChange, SetAnswer, SetChange } from './messages';
+
+export class ChangeQueue {
+  private readonly items = new Map<string, QueuedChange>();
+
+  constructor(carried: QueuedChange[] = []) {
+    for (const q of carried) this.items.set(q.change.ip, { change: q.change, waiters: [...q.waiters] });
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  push(c: SetChange): void {
+    const q = this.items.get(c.ip);
+    const waiter = c.owner ? { ...c.owner, op: c.op } : undefined;
+    if (!q) {
+      this.items.set(c.ip, { change: c, waiters: waiter ? [waiter] : [] });
+      return;
+    }
+    q.change = c;
+    if (waiter && !q.waiters.some((w) => w.lineage === waiter.lineage && w.op === waiter.op)) q.waiters.push(waiter);
+  }
+
+  get(ip: string): QueuedChange | undefined {
+    return this.items.get(ip);
+  }
+
+  ips(): string[] {
+    return [...this.items.keys()];
+  }
+
+  /** The oldest `n` entries, removed from the queue. */
+  take(n: number): QueuedChange[] {
+    const out: QueuedChange[] = [];
+    for (const [ip, q] of this.items) {
+      if (out.length >= n) break;
+      out.push(q);
+      this.items.delete(ip);
+    }
+    return out;
+  }
+
+  /** Puts entries back (a tick that could not apply them). A newer change that arrived meanwhile wins. */
+  putBack(entries: QueuedChange[]): void {
+    for (const q of entries) {
+      const newer = this.items.get(q.change.ip);
+      if (!newer) this.items.set(q.change.ip, q);
+      else for (const w of q.waiters) if (!newer.waiters.some((x) => x.lineage === w.lineage && x.op === w.op)) newer.waiters.push(w);
+    }
+  }
+
+  /** What continue-as-new carries: at most `limit` entries (the rest are recovered from the blocks). */
+  carry(limit: number): { queue: QueuedChange[]; truncated: boolean } {
+    const queue = [...this.items.values()].slice(0, limit);
+    return { queue, truncated: this.items.size > limit };
+  }
+}
+
+/**
+ * The answers for a tick's entries: each waiter hears how its IP ended up. A waiter whose own change was
+ * superseded by a later one for the same IP (an add, then the block's remove) is told `ok`: its request no
+ * longer matters, and the block's state machine ignores answers it is not waiting for.
+ */
+export function answersFor(entry: QueuedChange, outcome: { ok: boolean; reason?: string }): (SetAnswer & { workflowId: string })[] {
+  return entry.waiters.map((w) => ({
+    workflowId: w.workflowId,
+    op: w.op,
+    ip: entry.change.ip,
+    lineage: w.lineage,
+    ok: w.op === entry.change.op ? outcome.ok : true,
+    reason: w.op === entry.change.op ? outcome.reason : undefined,
+  }));
+}

@@ -1,0 +1,161 @@
+/**
+ * enforcer: one entity per (target, enforcement set), the only writer of that set on the firewall.
+ *
+ * FortiOS has no optimistic locking, so two read-modify-write updates of one group (or one feed) lose
+ * updates. Blocks send their changes here; one tick hands the coalesced batch to the set's backend (one
+ * commit: a handful of firewall calls for thousands of IPs) and answers every waiting block. The entity
+ * remembers nothing that the blocks and the firewall do not also hold: every commit is a delta against what
+ * the firewall holds now, so a fresh run (after Terminate or Reset) never drops an entry it did not create,
+ * and it nudges the blocks whose requests it may have lost to send them again.
+ *
+ * Failure isolation is the backend's: an entry that no retry can fix fails alone, with the firewall's
+ * reason, and the rest of the batch lands. When the firewall is down as a whole, the entity backs off
+ * between ticks and keeps taking messages; it continues as new on a budget of signals, carrying its queue.
+ */
+import * as wf from '@temporalio/workflow';
+import { answering, repairing, setWriter } from './activity-options';
+import { answersFor, ChangeQueue } from './change-queue';
+import {
+  blockWorkflowId,
+  changesSignal,
+  EnforcerInput,
+  EnforcerStats,
+  enforcerStatusQuery,
+  QueuedChange,
+  resyncSignal,
+} from './messages';
+import type { AnswerTo } from '../activities/messaging';
+
+/** Bounds one tick, so that answers flow and the continue-as-new check runs during a burst of thousands. */
+const MAX_CHANGES_PER_TICK = 1000;
+/** Continue as new after this many signals in one run (the server refuses signals past 10,000 per run). */
+const SIGNALS_PER_RUN = 2000;
+/** What continue-as-new carries at most (payload size); the rest is recovered by nudging the waiting blocks. */
+const MAX_CARRIED = 5000;
+const BACKOFF_MAX_MS = 60_000;
+/**
+ * A write the client gave up on (timeout, reset) may still land on the firewall after a newer one and undo
+ * it — FortiOS has no optimistic locking. After such an uncertain tick, the changes committed in this window
+ * are committed once more, when any stale request is surely past.
+ */
+const STALE_WRITE_RECHECK_MS = 15_000;
+const RECENT_MAX = 5000;
+
+export async function enforcer(input: EnforcerInput): Promise<void> {
+  const { target, set } = input;
+  const queue = new ChangeQueue(input.carried?.queue);
+  const stats: EnforcerStats = input.carried?.stats ?? { ticks: 0, writes: 0, adds: 0, removes: 0, evictions: 0, failures: 0 };
+  // A fresh run re-checks the whole set once (capacity, placeholder, shards), and — since a terminated or reset
+  // predecessor may have held requests — asks the blocks that still wait to send them again.
+  let resync = !input.carried;
+  const recover = !input.carried || !!input.carried.truncated;
+  let signals = 0;
+  let batchWindowMs = 0;
+  let backoffMs = 0;
+  let retryingSinceMs: number | undefined;
+
+  // What was committed lately (per IP, latest wins): re-committed after an uncertain write.
+  const recent = new ChangeQueue();
+  let uncertain = false;
+  // At the re-check, each IP's latest committed change is what the firewall must reflect.
+  const recheckLater = (ips: string[]) => {
+    void wf.sleep(STALE_WRITE_RECHECK_MS).then(() => {
+      for (const ip of ips) {
+        const latest = recent.get(ip);
+        if (latest) queue.push({ ...latest.change, owner: undefined });
+      }
+    });
+  };
+
+  wf.setHandler(changesSignal, (changes) => {
+    signals++;
+    for (const c of changes) queue.push(c);
+  });
+  wf.setHandler(resyncSignal, () => {
+    signals++;
+    resync = true;
+  });
+  wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs }));
+
+  // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
+  let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined) : Promise.resolve();
+  for (;;) {
+    await wf.condition(() => queue.size > 0 || resync);
+    // Batching needs no timer: while one commit is in flight the next changes pile up and go out together
+    // (group commit). An optional debounce (GROUP_BATCH_WINDOW) trades latency for even fewer writes.
+    if (batchWindowMs > 0) await wf.sleep(batchWindowMs);
+    const batch = queue.take(MAX_CHANGES_PER_TICK);
+    const doResync = resync;
+    resync = false;
+    stats.ticks++;
+    let result;
+    try {
+      result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => q.change), resync: doResync });
+    } catch (err) {
+      // The firewall (or the set as a whole) is unavailable: keep everything, back off, keep taking messages.
+      uncertain = true;
+      queue.putBack(batch);
+      resync ||= doResync;
+      stats.failures++;
+      stats.lastError = rootMessage(err);
+      retryingSinceMs ??= Date.now();
+      backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
+      await wf.sleep(backoffMs);
+      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying);
+      continue;
+    }
+    backoffMs = 0;
+    retryingSinceMs = undefined;
+    batchWindowMs = result.batchWindowMs;
+    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push(q.change);
+    if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
+    if (uncertain || result.attempt > 1) {
+      recheckLater(recent.ips());
+      uncertain = false;
+    }
+    stats.writes += result.writes;
+    stats.lastApplyAtMs = Date.now();
+    stats.lastError = result.problems.length ? result.problems[result.problems.length - 1] : stats.lastError;
+
+    const answers: AnswerTo[] = [];
+    const retry: QueuedChange[] = [];
+    for (const entry of batch) {
+      const o = result.outcomes[entry.change.ip] ?? { status: 'retry', reason: 'no outcome' };
+      if (o.status === 'retry') {
+        retry.push(entry);
+        continue;
+      }
+      if (entry.change.op === 'add') stats.adds++;
+      else stats.removes++;
+      answers.push(...answersFor(entry, { ok: o.status === 'ok', reason: o.reason }));
+    }
+    for (const e of result.evicted) {
+      stats.evictions++;
+      answers.push({ workflowId: blockWorkflowId(target, e.ip), op: 'evict', ip: e.ip, ok: true, reason: e.reason });
+    }
+    if (retry.length) queue.putBack(retry);
+    await replying; // one tick of answers at a time, in tick order
+    replying = answers.length ? answering.answerSetChanges({ answers }) : Promise.resolve();
+    // Entries that only a later try can fix (a transient error on one object): do not spin on them.
+    if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
+    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying);
+  }
+}
+
+function shouldContinueAsNew(signals: number): boolean {
+  return signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested;
+}
+
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>): Promise<never> {
+  await replying;
+  await wf.condition(wf.allHandlersFinished);
+  const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
+  return wf.continueAsNew<typeof enforcer>({ target: input.target, set: input.set, carried: { queue: carriedQueue, stats, truncated } });
+}
+
+/** The message of the innermost cause (an ActivityFailure wraps the ApplicationFailure that says why). */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e && typeof e === 'object' && e.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
