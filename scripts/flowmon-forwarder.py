@@ -62,7 +62,9 @@ Flowmon ADS configuration
        --auth        signature (default): HMAC-signed requests, the secret never
                      travels; bearer: send the secret as a Bearer token (old services)
        --spool-dir   where undelivered lines wait for the next run, default
-                     /data/components/apps/ads-mitigator/spool (created when needed)
+                     /data/components/apps/ads-mitigator/spool (created when needed; it
+                     must be writable by the user ADS runs scripts as -- if it is not, use
+                     e.g. /data/components/apps/log/ads-mitigator-spool)
        --spool-max-size  bound of the spool, e.g. 64M (default), 512K, 1G
        --spool-max-age   spooled lines older than this are dropped, e.g. 2d (default), 12h
        --log-dir     default /data/components/apps/log (the log file goes there when the
@@ -375,7 +377,7 @@ class Stats(object):
         self.dropped = 0  # lines lost: too large, malformed, spool full or expired
         self.warnings = []
 
-    def record_reply(self, reply, sent):
+    def record_reply(self, reply):
         """A 2xx reply of the webhook: per-event outcomes and, for the last two kinds, why."""
         reply = reply or {}
         summary = reply.get("summary") if isinstance(reply.get("summary"), dict) else {}
@@ -479,7 +481,7 @@ def deliver(client, records, stats):
             queue.appendleft(chunk[:middle])
             continue
         if outcome.ok:
-            stats.record_reply(outcome.reply, len(chunk))
+            stats.record_reply(outcome.reply)
             continue
         if outcome.status == 400:
             stats.record_refused(len(chunk), outcome)
