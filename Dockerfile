@@ -25,5 +25,6 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --retries=6 CMD node -e "fetch('http://127.0.0.1:'+(process.env.API_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# HTTPS when API_TLS_CERT is set; loopback liveness sends no credentials, so the certificate is not verified.
+HEALTHCHECK --interval=10s --timeout=3s --retries=6 CMD node -e "require(process.env.API_TLS_CERT?'https':'http').get({host:'127.0.0.1',port:process.env.API_PORT||8080,path:'/healthz',rejectUnauthorized:false},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
 CMD ["node", "dist/src/main.js"]

@@ -4,7 +4,7 @@
  * so a fresh clone runs with no set-up and a restart keeps the same credentials.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -13,6 +13,7 @@ import { assertValidIpPolicy, DEFAULT_IP_POLICY, IpPolicy, parseCidrList } from 
 import { DEFAULT_INTAKE_POLICY, IntakePolicy, validateIntakePolicy } from './ads/decision';
 import { parsePriority } from './ads/event';
 import { ENFORCEMENT_KINDS, EnforcementKind } from './enforcement/port';
+import { plaintextProblem } from './api/listen';
 
 export type Env = Record<string, string | undefined>;
 
@@ -40,7 +41,24 @@ export interface TargetConfig {
 export interface Config {
   dataDir: string;
   temporal: { address?: string; namespace: string; taskQueue: string; uiPort: number; port: number };
-  api: { host: string; port: number; webhookSecret: string; readToken: string; writeToken: string; webhookRateLimit: number; waitLimitMs: number };
+  api: {
+    host: string;
+    port: number;
+    webhookSecret: string;
+    readToken: string;
+    writeToken: string;
+    webhookRateLimit: number;
+    /** HTTPS (API_TLS_CERT, API_TLS_KEY: PEM files); a client CA (API_TLS_CLIENT_CA) turns on mutual TLS. */
+    tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+    /** Plain HTTP on a non-loopback address (API_ALLOW_PLAINTEXT): secrets and tokens would travel in clear. */
+    allowPlaintext: boolean;
+    /** The webhook accepts `Authorization: Bearer <WEBHOOK_SECRET>` (WEBHOOK_ALLOW_BEARER). */
+    webhookAllowBearer: boolean;
+    /** The webhook accepts the old HMAC of the body without timestamp (WEBHOOK_ALLOW_UNTIMED_SIGNATURE): replayable. */
+    webhookAllowUntimedSignature: boolean;
+    /** How long one HTTP request may wait on a block (API_WAIT_LIMIT): past it, 202 with the current state. */
+    waitLimitMs: number;
+  };
   targets: TargetConfig[];
   emulator: { port: number; token: string; groupLimit: number; version: string };
   block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number };
@@ -218,6 +236,10 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       webhookRateLimit: r.int('WEBHOOK_RATE_LIMIT', 600, 1, 1_000_000),
       // Every wait in an HTTP request is bounded: past this, answer 202 with the block's current state.
       waitLimitMs: r.duration('API_WAIT_LIMIT', '10s'),
+      tls: readApiTls(r),
+      allowPlaintext: r.bool('API_ALLOW_PLAINTEXT', false),
+      webhookAllowBearer: r.bool('WEBHOOK_ALLOW_BEARER', true),
+      webhookAllowUntimedSignature: r.bool('WEBHOOK_ALLOW_UNTIMED_SIGNATURE', false),
     },
     targets: [],
     emulator,
@@ -231,6 +253,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     logLevel: r.str('LOG_LEVEL', 'info'),
     reconcileEveryMs: r.duration('RECONCILE_INTERVAL', '5m'),
   };
+  const plaintext = plaintextProblem(config.api);
+  if (plaintext) r.problems.push(plaintext);
   const factor = r.num('ESCALATION_FACTOR', 1, 1);
   if (factor > 1) config.block.escalation = { factor, maxTtlMs: r.duration('ESCALATION_MAX_TTL', '7d') };
   if (config.block.ttlMs > config.block.maxTtlMs) r.problems.push('BLOCK_TTL: longer than BLOCK_MAX_TTL');
@@ -265,6 +289,30 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   }
   if (r.problems.length) throw new ConfigError(r.problems);
   return { config, generatedSecrets: generated.filter((n) => n !== 'FORTIOS_EMULATOR_TOKEN') };
+}
+
+/** API_TLS_*: both files or neither, each readable; the client CA only with a certificate. */
+function readApiTls(r: Reader): Config['api']['tls'] {
+  const certFile = r.opt('API_TLS_CERT');
+  const keyFile = r.opt('API_TLS_KEY');
+  const clientCaFile = r.opt('API_TLS_CLIENT_CA');
+  if (!certFile && !keyFile) {
+    if (clientCaFile) r.problems.push('API_TLS_CLIENT_CA: needs API_TLS_CERT and API_TLS_KEY (mutual TLS is TLS)');
+    return undefined;
+  }
+  if (!certFile || !keyFile) {
+    r.problems.push(`${certFile ? 'API_TLS_KEY' : 'API_TLS_CERT'}: required with ${certFile ? 'API_TLS_CERT' : 'API_TLS_KEY'}`);
+    return undefined;
+  }
+  for (const [name, file] of [['API_TLS_CERT', certFile], ['API_TLS_KEY', keyFile], ['API_TLS_CLIENT_CA', clientCaFile]] as const) {
+    if (!file) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      r.problems.push(`${name}: cannot read ${file}`);
+    }
+  }
+  return { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) };
 }
 
 function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {

@@ -67,3 +67,29 @@ test('TARGETS_FILE (YAML) describes several firewalls; a bad one names the field
 test('a policy that would block a victim is refused at start-up', () => {
   expect(() => loadConfig({ DATA_DIR: tmp(), BLOCK_SOURCE_METHODS: 'SCANS,DOS' })).toThrow(/DOS/);
 });
+
+test('API TLS: certificate and key together, readable; plain HTTP off loopback only with API_ALLOW_PLAINTEXT', () => {
+  const dir = tmp();
+  const cert = path.join(dir, 'api.crt');
+  const key = path.join(dir, 'api.key');
+  writeFileSync(cert, 'pem');
+  writeFileSync(key, 'pem');
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig({ DATA_DIR: dir, ...env });
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+  expect(loadConfig({ DATA_DIR: dir }).config.api).toMatchObject({ tls: undefined, allowPlaintext: false, webhookAllowBearer: true, webhookAllowUntimedSignature: false });
+  expect(loadConfig({ DATA_DIR: dir, API_HOST: '0.0.0.0', API_TLS_CERT: cert, API_TLS_KEY: key, API_TLS_CLIENT_CA: cert }).config.api.tls).toEqual({ certFile: cert, keyFile: key, clientCaFile: cert });
+  expect(problems({ API_HOST: '0.0.0.0' })).toEqual([expect.stringMatching(/^API_HOST=0\.0\.0\.0: plain HTTP .* API_ALLOW_PLAINTEXT=true/)]);
+  expect(problems({ API_HOST: '::1' })).toEqual([]);
+  expect(problems({ API_HOST: '0.0.0.0', API_ALLOW_PLAINTEXT: 'true' })).toEqual([]);
+  expect(problems({ API_TLS_CERT: cert })).toEqual(['API_TLS_KEY: required with API_TLS_CERT']);
+  expect(problems({ API_TLS_CLIENT_CA: cert })).toEqual([expect.stringMatching(/^API_TLS_CLIENT_CA: needs API_TLS_CERT and API_TLS_KEY/)]);
+  expect(problems({ API_TLS_CERT: cert, API_TLS_KEY: path.join(dir, 'missing.key') })).toEqual([`API_TLS_KEY: cannot read ${path.join(dir, 'missing.key')}`]);
+  expect(problems({ WEBHOOK_ALLOW_BEARER: 'nope' })).toEqual([expect.stringMatching(/^WEBHOOK_ALLOW_BEARER=/)]);
+  expect(loadConfig({ DATA_DIR: dir, WEBHOOK_ALLOW_BEARER: 'false', WEBHOOK_ALLOW_UNTIMED_SIGNATURE: 'true' }).config.api).toMatchObject({ webhookAllowBearer: false, webhookAllowUntimedSignature: true });
+});

@@ -43,7 +43,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(requestContext(deps.logger));
   app.use(httpMetrics(metrics));
 
-  app.use(healthRouter({ gate, firewalls: deps.firewalls, firewallProbeMs: limits.firewallProbeMs }));
+  app.use(healthRouter({ gate, firewalls: deps.firewalls, firewallProbeMs: limits.firewallProbeMs, readinessCacheMs: limits.readinessCacheMs, api: deps.config.api }));
   app.get('/metrics', async (_req, res) => {
     const { contentType, body } = await metrics.render();
     res.type(contentType).send(body);

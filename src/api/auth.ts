@@ -28,7 +28,7 @@ export function bearerToken(req: Request): string | undefined {
 }
 
 /** The role a REST token grants; the write token also reads. */
-export function roleOf(token: string, api: Config['api']): Role | undefined {
+export function roleOf(token: string, api: Pick<Config['api'], 'readToken' | 'writeToken'>): Role | undefined {
   // Both comparisons always run, so the answer time does not tell which token was close.
   const write = safeEqual(token, api.writeToken);
   const read = safeEqual(token, api.readToken);
@@ -62,17 +62,62 @@ export function actorOf(res: Response): string {
   return String(res.locals.actor ?? 'api');
 }
 
+/** Signed webhook: `X-ADS-Timestamp: <unix seconds>`, `X-ADS-Signature: sha256=<hex HMAC(secret, "<ts>.<raw body>")>`. */
+export const TIMESTAMP_HEADER = 'x-ads-timestamp';
+
+/** How far a signed request's timestamp may be from our clock, either way (a captured request is replayable this long). */
+export const SIGNATURE_WINDOW_SECONDS = 300;
+
+export interface WebhookAuthPolicy {
+  secret: string;
+  /** Accept `Authorization: Bearer <secret>` (WEBHOOK_ALLOW_BEARER). */
+  allowBearer: boolean;
+  /** Accept the old timestamp-less HMAC of the body alone (WEBHOOK_ALLOW_UNTIMED_SIGNATURE): replayable forever. */
+  allowUntimedSignature: boolean;
+}
+
+export type WebhookAuth =
+  | { ok: true; method: 'signature' | 'bearer' | 'untimed-signature' }
+  | { ok: false; reason: string };
+
 /**
- * The webhook accepts either the secret as a bearer token, or an HMAC-SHA256 of the raw body keyed with
- * the secret (`X-ADS-Signature: sha256=<hex>`), which a forwarder can use without sending the secret.
+ * The webhook's credential check. A signed request (`X-ADS-Timestamp` + `X-ADS-Signature`) must be inside
+ * the window and carry the HMAC of "<timestamp>.<raw body>"; the window is checked first (it needs no
+ * secret) so that the reason can say "check the sender's clock". A bearer secret and the old
+ * timestamp-less signature are accepted only when the policy allows them. Comparisons are constant-time.
  */
-export function webhookAuthentic(req: Request, rawBody: Buffer, secret: string): boolean {
-  if (secret === '') return false;
+export function webhookAuth(req: Request, rawBody: Buffer, p: WebhookAuthPolicy, nowMs = Date.now()): WebhookAuth {
+  if (p.secret === '') return { ok: false, reason: 'no webhook secret is configured' };
+  const signatureHeader = req.get(SIGNATURE_HEADER);
+  const timestampHeader = req.get(TIMESTAMP_HEADER);
+  if (signatureHeader !== undefined) {
+    const signature = /^sha256=([0-9a-f]{64})$/i.exec(signatureHeader.trim());
+    if (!signature) return { ok: false, reason: 'X-ADS-Signature must be sha256=<64 hex digits>' };
+    const given = Buffer.from(signature[1], 'hex');
+    if (timestampHeader === undefined) {
+      if (!p.allowUntimedSignature) {
+        return { ok: false, reason: 'a signature without X-ADS-Timestamp is refused (replayable): sign "<timestamp>.<body>" and send X-ADS-Timestamp' };
+      }
+      return timingSafeEqual(given, hmacSha256(p.secret, rawBody)) ? { ok: true, method: 'untimed-signature' } : { ok: false, reason: 'invalid signature' };
+    }
+    const ts = timestampHeader.trim();
+    if (!/^\d{1,12}$/.test(ts)) return { ok: false, reason: 'X-ADS-Timestamp must be unix seconds' };
+    if (Math.abs(Number(ts) - nowMs / 1000) > SIGNATURE_WINDOW_SECONDS) {
+      return { ok: false, reason: `X-ADS-Timestamp is more than ${SIGNATURE_WINDOW_SECONDS} s from the service's clock: a replay, or the sender's clock is wrong` };
+    }
+    return timingSafeEqual(given, signedHmac(p.secret, ts, rawBody)) ? { ok: true, method: 'signature' } : { ok: false, reason: 'invalid signature' };
+  }
   const token = bearerToken(req);
-  const bearerOk = token !== undefined && safeEqual(token, secret);
-  const signature = /^sha256=([0-9a-f]{64})$/i.exec(req.get(SIGNATURE_HEADER)?.trim() ?? '');
-  const signatureOk = signature !== null && timingSafeEqual(Buffer.from(signature[1], 'hex'), hmacSha256(secret, rawBody));
-  return bearerOk || signatureOk;
+  if (token !== undefined) {
+    if (!p.allowBearer) return { ok: false, reason: 'the bearer secret is turned off (WEBHOOK_ALLOW_BEARER=false): send a signed request' };
+    return safeEqual(token, p.secret) ? { ok: true, method: 'bearer' } : { ok: false, reason: 'invalid webhook secret' };
+  }
+  return { ok: false, reason: 'missing credentials: send X-ADS-Timestamp and X-ADS-Signature (or Authorization: Bearer <WEBHOOK_SECRET>)' };
+}
+
+/** HMAC-SHA256(secret, "<timestamp>.<raw body>"): the value of a signed request's X-ADS-Signature. */
+export function signedHmac(secret: string, timestamp: string, body: Buffer | string): Buffer {
+  return createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest();
 }
 
 export function hmacSha256(secret: string, body: Buffer | string): Buffer {

@@ -1,12 +1,16 @@
 /**
- * Probes, without authentication (load balancers and orchestrators call them):
+ * Probes (load balancers and orchestrators call them without credentials):
  *   GET /healthz  the process is up and serving;
- *   GET /readyz   Temporal answers and every firewall target answers its status call; 503 names what
- *                 does not. Every check runs in parallel under its own deadline, so a dead dependency
- *                 costs seconds, not the SDK's retry budget.
+ *   GET /readyz   Temporal answers and every firewall target answers its status call. Anonymous callers
+ *                 hear only ready (200) or not ready (503); with a read or write token the reply names each
+ *                 check (firmware, hostname, errors). Every check runs in parallel under its own deadline,
+ *                 and one result serves every probe for a few seconds, so a flood of probes does not reach
+ *                 the firewall.
  */
 import { Router } from 'express';
+import type { Config } from '../config';
 import type { FortiOSClient } from '../fortios/client';
+import { bearerToken, roleOf, unauthorized } from './auth';
 import { ApiError } from './errors';
 import type { TemporalGate } from './temporal-gate';
 
@@ -14,6 +18,10 @@ export interface HealthDeps {
   gate: TemporalGate;
   firewalls: Map<string, FortiOSClient>;
   firewallProbeMs: number;
+  /** How long one readiness result answers every probe (0 = check on every call). */
+  readinessCacheMs: number;
+  /** The tokens that may see the details. */
+  api: Pick<Config['api'], 'readToken' | 'writeToken'>;
 }
 
 export interface Check {
@@ -30,15 +38,36 @@ export interface Readiness {
 
 export function healthRouter(d: HealthDeps): Router {
   const router = Router();
+  const cached = cachedReadiness(d);
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  router.get('/readyz', async (_req, res) => {
-    const r = await readiness(d);
+  router.get('/readyz', async (req, res) => {
+    // A token that is given must be right: a typo should not look like "no details".
+    const token = bearerToken(req);
+    if (req.get('authorization') !== undefined && !(token && roleOf(token, d.api))) throw unauthorized('invalid API token', 'api');
+    const r = await cached();
+    if (!token) {
+      if (!r.ready) throw new ApiError(503, 'not-ready', 'not ready (send a read token for the details)');
+      res.json({ status: 'ready' });
+      return;
+    }
     if (!r.ready) throw new ApiError(503, 'not-ready', `not ready: ${failing(r).join('; ')}`, { checks: r.checks });
     res.json({ status: 'ready', checks: r.checks });
   });
   return router;
+}
+
+/** readiness() shared by concurrent callers and reused for `readinessCacheMs` after it completes. */
+export function cachedReadiness(d: HealthDeps): () => Promise<Readiness> {
+  let current: { promise: Promise<Readiness>; until: number } | undefined;
+  return () => {
+    if (current && Date.now() < current.until) return current.promise;
+    const entry = { promise: readiness(d), until: Number.POSITIVE_INFINITY };
+    current = entry;
+    void entry.promise.finally(() => (entry.until = Date.now() + d.readinessCacheMs));
+    return entry.promise;
+  };
 }
 
 export async function readiness(d: HealthDeps): Promise<Readiness> {

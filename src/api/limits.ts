@@ -19,6 +19,8 @@ export interface ApiLimits {
   temporalProbeCacheMs: number;
   /** How long /readyz waits for each firewall's status call. */
   firewallProbeMs: number;
+  /** One readiness result answers every /readyz call this long (a probe flood must not reach the firewall). */
+  readinessCacheMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
@@ -30,4 +32,5 @@ export const DEFAULT_LIMITS: Readonly<ApiLimits> = Object.freeze({
   temporalProbeMs: 2000,
   temporalProbeCacheMs: 2000,
   firewallProbeMs: 3000,
+  readinessCacheMs: 3000,
 });

@@ -175,15 +175,21 @@ export function openApiDocument(): Json {
       securitySchemes: {
         readToken: { type: 'http', scheme: 'bearer', description: 'API_READ_TOKEN (or API_WRITE_TOKEN)' },
         writeToken: { type: 'http', scheme: 'bearer', description: 'API_WRITE_TOKEN' },
-        webhookSecret: { type: 'http', scheme: 'bearer', description: 'WEBHOOK_SECRET' },
-        webhookSignature: { type: 'apiKey', in: 'header', name: 'X-ADS-Signature', description: 'sha256=<hex HMAC-SHA256 of the raw body keyed with WEBHOOK_SECRET>' },
+        webhookSecret: { type: 'http', scheme: 'bearer', description: 'WEBHOOK_SECRET (unless WEBHOOK_ALLOW_BEARER=false)' },
+        webhookSignature: { type: 'apiKey', in: 'header', name: 'X-ADS-Signature', description: 'sha256=<hex HMAC-SHA256(WEBHOOK_SECRET, "<X-ADS-Timestamp>.<raw body>")>' },
+        webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-ADS-Timestamp', description: 'unix seconds; at most 300 s from the service clock' },
       },
       schemas,
     },
     paths: {
       '/healthz': probe('the process is up', { responses: { '200': json({ type: 'object' }, 'up') } }),
-      '/readyz': probe('Temporal and every firewall target reachable', {
-        responses: { '200': json({ type: 'object' }, 'ready, with each check'), '503': errorReply('not ready; details.checks says what is not') },
+      '/readyz': probe('Temporal and every firewall target reachable (results reused for a few seconds)', {
+        security: [{}, { readToken: [] }, { writeToken: [] }],
+        responses: {
+          '200': json({ type: 'object' }, 'ready; with a read or write token, each check'),
+          '401': errorReply('a token was given and is not valid'),
+          '503': errorReply('not ready; with a token, details.checks says what is not'),
+        },
       }),
       '/metrics': probe('Prometheus metrics', { responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } }),
       '/openapi.json': probe('this document', { responses: { '200': json({ type: 'object' }, 'OpenAPI 3 document') } }),
@@ -191,7 +197,7 @@ export function openApiDocument(): Json {
         post: {
           summary: 'the ADS webhook: one event object, an array of events or raw lines, the forwarder\'s {"lines": [...]}, or text/plain lines',
           tags: ['webhook'],
-          security: [{ webhookSecret: [] }, { webhookSignature: [] }],
+          security: [{ webhookSignature: [], webhookTimestamp: [] }, { webhookSecret: [] }],
           requestBody: {
             required: true,
             content: {

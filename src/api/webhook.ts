@@ -1,7 +1,7 @@
 /**
  * `POST /v1/events`: the ADS webhook. Order matters:
- *   rate limit (per source IP) → raw body with a size limit → authenticate (bearer secret or HMAC of the
- *   raw bytes) → decode → parse (src/ads) → plan (intake + safety policy, nothing started) → is Temporal
+ *   rate limit (per source IP) → raw body with a size limit → authenticate (HMAC of timestamp and raw
+ *   bytes inside the replay window; the bearer secret unless turned off) → decode → parse (src/ads) → plan (intake + safety policy, nothing started) → is Temporal
  *   there? → start/record the blocks → one reply saying per event, and per IP, what happened.
  * Bad input of any kind ends as a 4xx before anything is started.
  */
@@ -11,7 +11,7 @@ import { AdsParseError, parseAdsBody } from '../ads/parse';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { unauthorized, webhookAuthentic } from './auth';
+import { unauthorized, webhookAuth } from './auth';
 import { requestLog } from './context';
 import { ApiError } from './errors';
 import { EventResult, executeIntake, planIntake } from './intake';
@@ -51,9 +51,10 @@ export function webhookRouter(d: WebhookDeps): Router {
 
   router.post('/v1/events', limiter, rawBody, async (req, res) => {
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!webhookAuthentic(req, raw, d.config.api.webhookSecret)) {
-      throw unauthorized('invalid webhook credentials: send Authorization: Bearer <WEBHOOK_SECRET> or X-ADS-Signature: sha256=<HMAC of the body>', 'webhook');
-    }
+    const { api } = d.config;
+    const auth = webhookAuth(req, raw, { secret: api.webhookSecret, allowBearer: api.webhookAllowBearer, allowUntimedSignature: api.webhookAllowUntimedSignature });
+    if (!auth.ok) throw unauthorized(`webhook authentication failed: ${auth.reason}`, 'webhook');
+    if (auth.method === 'untimed-signature') requestLog(res).warn('webhook request signed without timestamp (replayable; allowed by WEBHOOK_ALLOW_UNTIMED_SIGNATURE): upgrade the forwarder');
     const { events, errors } = parseBody(decodeBody(req, raw), d.limits.maxEvents);
     const plan = planIntake(events, d.blocks, d.config.intake);
     if (plan.jobs.length > 0) await d.gate.ensure(); // 503 now, before the first block is started

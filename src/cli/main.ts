@@ -12,7 +12,7 @@ import type { BlockStatus } from '../../workflows/messages';
 import { BLOCK_STATES } from '../api/schemas';
 import { ApiClient, CliApiError } from './api-client';
 import { keyValues, table, when } from './format';
-import { Access, apiBase, apiToken } from './settings';
+import { Access, apiBase, apiToken, ApiTransport, apiTransport, TlsSettingsError } from './settings';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -40,10 +40,15 @@ interface Context {
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   const env = io.env ?? process.env;
   let exitCode = 0;
+  // TLS transports opened by this run: closed at its end so that no keep-alive socket holds the process.
+  const transports: ApiTransport[] = [];
   const program = new Command('ads-mitigator')
     .description('Operate ads-mitigator blocks through its REST API')
     .option('--api <url>', 'API base URL (default: API_URL, or http://API_HOST:API_PORT)')
     .option('--token <token>', 'API token (default: API_WRITE_TOKEN / API_READ_TOKEN, or DATA_DIR/secrets.json)')
+    .option('--ca-file <pem>', "CA that signed the API's certificate (default: ADS_MITIGATOR_CA_FILE, else the system CAs)")
+    .option('--client-cert <pem>', 'client certificate for mutual TLS (default: ADS_MITIGATOR_CLIENT_CERT)')
+    .option('--client-key <pem>', 'its private key (default: ADS_MITIGATOR_CLIENT_KEY)')
     .option('--actor <name>', 'who you are, recorded with your actions (default: your user name)')
     .option('--json', 'print the API replies as JSON')
     .exitOverride()
@@ -55,7 +60,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     (action: Action) =>
     async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
-      exitCode = (await action(context(cmd, io, env), ...(args.slice(0, -1) as never[]))) ?? 0;
+      exitCode = (await action(context(cmd, io, env, transports), ...(args.slice(0, -1) as never[]))) ?? 0;
     };
 
   program
@@ -99,12 +104,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return exitCode;
   } catch (err) {
     return failure(err, io);
+  } finally {
+    await Promise.all(transports.splice(0).map((t) => t.close()));
   }
 }
 
+
 function failure(err: unknown, io: CliIo): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander already printed why
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof TlsSettingsError) {
     io.stderr(`error: ${err.message}\n`);
     return 2;
   }
@@ -116,14 +124,16 @@ function failure(err: unknown, io: CliIo): number {
   return 1;
 }
 
-function context(cmd: Command, io: CliIo, env: Env): Context {
-  const g = cmd.optsWithGlobals<{ api?: string; token?: string; actor?: string; json?: boolean }>();
+function context(cmd: Command, io: CliIo, env: Env, transports: ApiTransport[]): Context {
+  const g = cmd.optsWithGlobals<{ api?: string; token?: string; actor?: string; json?: boolean; caFile?: string; clientCert?: string; clientKey?: string }>();
   const json = g.json === true;
+  const transport = io.fetch ? undefined : apiTransport(g, env);
+  if (transport) transports.push(transport);
   return {
     io,
     env,
     json,
-    api: new ApiClient(apiBase(g.api, env), g.actor ?? userName(), io.fetch),
+    api: new ApiClient(apiBase(g.api, env), g.actor ?? userName(), io.fetch ?? transport?.fetch),
     token: (access) => apiToken(g.token, access, env),
     print(body, human) {
       io.stdout(json ? `${JSON.stringify(body, null, 2)}\n` : human());
@@ -236,7 +246,8 @@ interface Readiness {
 
 async function status(c: Context): Promise<number> {
   const health = await c.api.request<{ status: string }>('/healthz');
-  const ready = await c.api.request<Readiness>('/readyz', { acceptStatus: [503] });
+  // With a token the service names each check (anonymous callers only hear ready / not ready).
+  const ready = await c.api.request<Readiness>('/readyz', { token: c.token('read'), acceptStatus: [503] });
   const ok = ready.status === 200;
   const checks = ready.body.checks ?? ready.body.error?.details?.checks;
   c.print({ healthz: health.body, readyz: ready.body }, () => {

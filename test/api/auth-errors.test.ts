@@ -2,11 +2,11 @@
 import { ServiceError } from '@temporalio/client';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { hmacSha256, roleOf, safeEqual, webhookAuthentic } from '../../src/api/auth';
+import { hmacSha256, roleOf, safeEqual, signedHmac, webhookAuth } from '../../src/api/auth';
 import { ApiError, isTemporalUnavailable, toApiError } from '../../src/api/errors';
 import { BlockError } from '../../src/blocks/service';
 
-const api = { host: '', port: 0, webhookSecret: 'hook', readToken: 'reader', writeToken: 'writer', webhookRateLimit: 600, waitLimitMs: 10_000 };
+const api = { readToken: 'reader', writeToken: 'writer' };
 const req = (headers: Record<string, string>) => ({ get: (name: string) => headers[name.toLowerCase()] }) as unknown as Request;
 
 describe('safeEqual', () => {
@@ -30,28 +30,53 @@ describe('roleOf', () => {
   });
 });
 
-describe('webhookAuthentic', () => {
+describe('webhookAuth', () => {
   const body = Buffer.from('{"lines":[]}');
-  const sig = (key: string, b: Buffer | string = body) => `sha256=${hmacSha256(key, b).toString('hex')}`;
+  const NOW = 1_750_000_000_000;
+  const ts = (offsetS = 0) => String(NOW / 1000 + offsetS);
+  const policy = { secret: 'hook', allowBearer: true, allowUntimedSignature: false };
+  const signed = (t: string, key = 'hook', b: Buffer | string = body) => ({ 'x-ads-timestamp': t, 'x-ads-signature': `sha256=${signedHmac(key, t, b).toString('hex')}` });
+  const untimed = (key: string, b: Buffer | string = body) => ({ 'x-ads-signature': `sha256=${hmacSha256(key, b).toString('hex')}` });
+  const auth = (headers: Record<string, string>, p: Partial<typeof policy> = {}) => webhookAuth(req(headers), body, { ...policy, ...p }, NOW);
 
-  it.each([
-    ['the bearer secret', true, { authorization: 'Bearer hook' }],
-    ['the bearer secret, scheme in lower case', true, { authorization: 'bearer hook' }],
-    ['the HMAC of the body', true, { 'x-ads-signature': sig('hook') }],
-    ['the HMAC in upper-case hex', true, { 'x-ads-signature': sig('hook').toUpperCase().replace('SHA256', 'sha256') }],
-    ['a wrong bearer', false, { authorization: 'Bearer hook2' }],
-    ['the secret without the scheme', false, { authorization: 'hook' }],
-    ['an HMAC with another key', false, { 'x-ads-signature': sig('other') }],
-    ['an HMAC of another body', false, { 'x-ads-signature': sig('hook', 'x') }],
-    ['a truncated HMAC', false, { 'x-ads-signature': sig('hook').slice(0, -2) }],
-    ['no credentials', false, {}],
-  ])('%s → %s', (_what, expected, headers) => {
-    expect(webhookAuthentic(req(headers), body, 'hook')).toBe(expected);
+  it.each<[string, Record<string, string>, string | RegExp]>([
+    ['a signature of timestamp and body, now', signed(ts()), 'signature'],
+    ['a signature 300 s old (edge of the window)', signed(ts(-300)), 'signature'],
+    ['a signature 300 s ahead (sender clock fast)', signed(ts(300)), 'signature'],
+    ['a signature in upper-case hex', { ...signed(ts()), 'x-ads-signature': signed(ts())['x-ads-signature'].toUpperCase().replace('SHA256', 'sha256') }, 'signature'],
+    ['the bearer secret', { authorization: 'Bearer hook' }, 'bearer'],
+    ['the bearer secret, scheme in lower case', { authorization: 'bearer hook' }, 'bearer'],
+    ['a signature 301 s old (a replay)', signed(ts(-301)), /more than 300 s from the service's clock/],
+    ['a signature 301 s ahead', signed(ts(301)), /more than 300 s/],
+    ['a fresh timestamp on an old signature', { ...signed(ts(-600)), 'x-ads-timestamp': ts() }, /^invalid signature$/],
+    ['a signature with another key', signed(ts(), 'other'), /^invalid signature$/],
+    ['a signature of another body', signed(ts(), 'hook', 'x'), /^invalid signature$/],
+    ['a timestamp in milliseconds', signed(String(NOW)), /unix seconds/],
+    ['a timestamp that is not a number', signed('yesterday'), /unix seconds/],
+    ['a truncated signature', { ...signed(ts()), 'x-ads-signature': signed(ts())['x-ads-signature'].slice(0, -2) }, /sha256=<64 hex digits>/],
+    ['the old signature without timestamp', untimed('hook'), /without X-ADS-Timestamp is refused/],
+    ['a wrong bearer', { authorization: 'Bearer hook2' }, /invalid webhook secret/],
+    ['the secret without the scheme', { authorization: 'hook' }, /missing credentials/],
+    ['no credentials', {}, /missing credentials/],
+  ])('%s → %s', (_what, headers, expected) => {
+    const r = auth(headers);
+    if (typeof expected === 'string') expect(r).toEqual({ ok: true, method: expected });
+    else expect(r).toEqual({ ok: false, reason: expect.stringMatching(expected) });
+  });
+
+  it('refuses the bearer secret when it is turned off, and says so', () => {
+    expect(auth({ authorization: 'Bearer hook' }, { allowBearer: false })).toEqual({ ok: false, reason: expect.stringMatching(/WEBHOOK_ALLOW_BEARER=false/) });
+    expect(auth(signed(ts()), { allowBearer: false })).toEqual({ ok: true, method: 'signature' });
+  });
+
+  it('accepts the old signature only behind the compatibility flag, and only the right one', () => {
+    expect(auth(untimed('hook'), { allowUntimedSignature: true })).toEqual({ ok: true, method: 'untimed-signature' });
+    expect(auth(untimed('other'), { allowUntimedSignature: true })).toMatchObject({ ok: false });
   });
 
   it('refuses everything when no secret is configured', () => {
-    expect(webhookAuthentic(req({ authorization: 'Bearer ' }), body, '')).toBe(false);
-    expect(webhookAuthentic(req({ 'x-ads-signature': sig('') }), body, '')).toBe(false);
+    expect(auth({ authorization: 'Bearer ' }, { secret: '' }).ok).toBe(false);
+    expect(webhookAuth(req(signed(ts(), '')), body, { ...policy, secret: '' }, NOW).ok).toBe(false);
   });
 });
 

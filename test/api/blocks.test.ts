@@ -291,10 +291,11 @@ describe('probes, metrics, OpenAPI', () => {
     expect(r.body).toEqual({ status: 'ok' });
   });
 
-  it('GET /readyz checks Temporal and the firewall', async () => {
-    const r = await call(s.url, '/readyz');
+  it('GET /readyz checks Temporal and the firewall; the details need a token', async () => {
+    const r = await call(s.url, '/readyz', { token: s.secrets.read });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ status: 'ready', checks: { temporal: { ok: true }, firewalls: { [TARGET]: expect.objectContaining({ ok: true, version: expect.stringMatching(/^v7/) }) } } });
+    expect((await call(s.url, '/readyz')).body).toEqual({ status: 'ready' });
   });
 
   it('GET /metrics counts active blocks per group from visibility and firewall calls', async () => {

@@ -38,6 +38,8 @@ export interface ApiStack {
 export interface ApiStackOptions {
   ipPolicy?: Partial<IpPolicy>;
   limits?: Partial<ApiLimits>;
+  /** Over the test defaults, e.g. `tls` or the webhook flags. */
+  api?: Partial<Config['api']>;
 }
 
 /** Tests run for minutes at most: blocks live one hour unless a test says otherwise. */
@@ -47,6 +49,7 @@ export async function startApiStack(o: ApiStackOptions = {}): Promise<ApiStack> 
   const stack = await startStack({ server: 'dev', ipPolicy });
   const secrets: Secrets = { webhook: secret(), read: secret(), write: secret() };
   const config = testConfig({ taskQueue: stack.taskQueue, firewallUrl: stack.emulator.url, firewallToken: stack.emulator.token }, secrets, ipPolicy);
+  Object.assign(config.api, o.api);
   const blocks = new BlockService(stack.client, config);
   const metrics = new ApiMetrics({ blockCountCacheMs: 0 });
   const { logger, lines: logs } = captureLogger();
@@ -85,7 +88,18 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
   return {
     dataDir: '/nonexistent',
     temporal: { namespace: 'default', taskQueue: w.taskQueue, uiPort: 0, port: 0 },
-    api: { host: '127.0.0.1', port: 0, webhookSecret: secrets.webhook, readToken: secrets.read, writeToken: secrets.write, webhookRateLimit: 100_000, waitLimitMs: 10_000 },
+    api: {
+      host: '127.0.0.1',
+      port: 0,
+      webhookSecret: secrets.webhook,
+      readToken: secrets.read,
+      writeToken: secrets.write,
+      webhookRateLimit: 100_000,
+      allowPlaintext: false,
+      webhookAllowBearer: true,
+      webhookAllowUntimedSignature: false,
+      waitLimitMs: 10_000,
+    },
     targets: [
       {
         name: TARGET,

@@ -82,8 +82,11 @@ it('answers REST reads and writes with 503, but invalid requests with their 4xx 
   expect((await call(server.url, '/v1/blocks', { body: { ip: '203.0.113.5' } })).status).toBe(401);
 });
 
-it('GET /readyz answers 503 naming Temporal and the firewall; /healthz stays 200', async () => {
-  const r = await call(server.url, '/readyz');
+it('GET /readyz answers 503 naming Temporal and the firewall (to a token holder); /healthz stays 200', async () => {
+  const anonymous = await call(server.url, '/readyz');
+  expect(anonymous.status).toBe(503);
+  expect(anonymous.body.error.details).toBeUndefined();
+  const r = await call(server.url, '/readyz', { token: secrets.read });
   expect(r.status).toBe(503);
   expect(r.body.error.code).toBe('not-ready');
   expect(r.body.error.message).toMatch(/temporal: .*; firewall fw1: /);

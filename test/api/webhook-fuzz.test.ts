@@ -4,7 +4,7 @@
  * generators produce are ones the safety policy refuses (or garbage), so no body is a valid block.
  */
 import fc from 'fast-check';
-import { hmacSha256 } from '../../src/api/auth';
+import { signedHmac } from '../../src/api/auth';
 import { eventually } from '../support/stack';
 import { adsLine, ApiStack, call, eventId, secret, startApiStack } from './harness';
 
@@ -102,7 +102,10 @@ function headersFor(b: Body, a: Auth): Record<string, string> {
   const h: Record<string, string> = b.type ? { 'content-type': b.type } : {};
   if (a === 'bearer') h.authorization = `Bearer ${s.secrets.webhook}`;
   if (a === 'wrong') h.authorization = `Bearer ${secret()}`;
-  if (a === 'hmac') h['x-ads-signature'] = `sha256=${hmacSha256(s.secrets.webhook, b.payload).toString('hex')}`;
+  if (a === 'hmac') {
+    h['x-ads-timestamp'] = String(Math.floor(Date.now() / 1000));
+    h['x-ads-signature'] = `sha256=${signedHmac(s.secrets.webhook, h['x-ads-timestamp'], b.payload).toString('hex')}`;
+  }
   return h;
 }
 

@@ -5,7 +5,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import pino from 'pino';
 import { BlockError } from '../../src/blocks/service';
-import { hmacSha256 } from '../../src/api/auth';
+import { signedHmac } from '../../src/api/auth';
 import { startApiServer } from '../../src/api/server';
 import { canonicalIp } from '../../src/policy/ip-policy';
 import { blockWorkflowId } from '../../workflows/messages';
@@ -61,11 +61,14 @@ describe('authentication', () => {
     await neverStarted(ip);
   });
 
-  it('accepts an HMAC-SHA256 signature of the raw body instead of the secret', async () => {
+  const now = () => String(Math.floor(Date.now() / 1000));
+
+  it('accepts an HMAC-SHA256 signature of timestamp and raw body instead of the secret', async () => {
     const ip = freshIp();
     const raw = JSON.stringify({ lines: [adsLine({ id: eventId(), source: ip })] });
-    const sig = `sha256=${hmacSha256(s.secrets.webhook, raw).toString('hex')}`;
-    const r = await call(s.url, '/v1/events', { body: raw, headers: { 'content-type': 'application/json', 'x-ads-signature': sig } });
+    const ts = now();
+    const sig = `sha256=${signedHmac(s.secrets.webhook, ts, raw).toString('hex')}`;
+    const r = await call(s.url, '/v1/events', { body: raw, headers: { 'content-type': 'application/json', 'x-ads-timestamp': ts, 'x-ads-signature': sig } });
     expect(r.status).toBe(200);
     expect(r.body.events[0].ips[0]).toMatchObject({ ip, outcome: 'started' });
   });
@@ -73,13 +76,14 @@ describe('authentication', () => {
   it('refuses a signature of another body, or of the right body with another key', async () => {
     const ip = freshIp();
     const raw = JSON.stringify({ lines: [adsLine({ id: eventId(), source: ip })] });
+    const ts = now();
     const signatures = [
-      hmacSha256(s.secrets.webhook, raw + ' ').toString('hex'),
-      hmacSha256(secret(), raw).toString('hex'),
+      signedHmac(s.secrets.webhook, ts, raw + ' ').toString('hex'),
+      signedHmac(secret(), ts, raw).toString('hex'),
       'not-hex',
     ];
     for (const sig of signatures) {
-      const r = await call(s.url, '/v1/events', { body: raw, headers: { 'content-type': 'application/json', 'x-ads-signature': `sha256=${sig}` } });
+      const r = await call(s.url, '/v1/events', { body: raw, headers: { 'content-type': 'application/json', 'x-ads-timestamp': ts, 'x-ads-signature': `sha256=${sig}` } });
       expect(r.status).toBe(401);
     }
     await neverStarted(ip);

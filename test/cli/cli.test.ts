@@ -151,8 +151,11 @@ describe('status', () => {
   it('exits 1 naming the failing check when not ready', async () => {
     s.stack.emulator.setFaults({ outageUntil: Date.now() + 60_000 });
     try {
-      const r = await cli(['status']);
-      expect(r.code).toBe(1);
+      // The service reuses a readiness result for a few seconds.
+      const r = await eventually(async () => {
+        const x = await cli(['status']);
+        return x.code === 1 && x;
+      }, 20_000, 'status NOT READY');
       expect(r.stdout).toMatch(new RegExp(`^firewall ${TARGET}\\s+FAIL`, 'm'));
       expect(r.stdout.trim().split('\n').at(-1)).toBe('NOT READY');
     } finally {

@@ -63,7 +63,7 @@ async function stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
 
 function forward(line: string): number {
   try {
-    execFileSync('python3', ['scripts/flowmon-forwarder.py', '--url', `http://127.0.0.1:${ports.api}/v1/events`, '--secret', secrets().WEBHOOK_SECRET], {
+    execFileSync('python3', ['scripts/flowmon-forwarder.py', '--url', `http://127.0.0.1:${ports.api}/v1/events`, '--secret', secrets().WEBHOOK_SECRET, '--spool-dir', path.join(dataDir, 'forwarder-spool')], {
       cwd: ROOT,
       input: line,
       stdio: ['pipe', 'ignore', 'ignore'],
@@ -97,7 +97,8 @@ afterAll(async () => {
 });
 
 test('on a fresh data directory: ready within 60 s, Web UI up, search attributes registered, secrets printed once', async () => {
-  const ready = (await (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).json()) as any;
+  const headers = { authorization: `Bearer ${secrets().API_READ_TOKEN}` }; // anonymous callers hear only ready / not ready
+  const ready = (await (await fetch(`http://127.0.0.1:${ports.api}/readyz`, { headers })).json()) as any;
   expect(ready.checks.temporal.ok).toBe(true);
   expect(Object.values(ready.checks.firewalls).every((f: any) => f.ok)).toBe(true);
   expect((await fetch(`http://127.0.0.1:${ports.ui}/`)).status).toBe(200);
