@@ -102,7 +102,11 @@ describe('threat feeds', () => {
 
   it('refuses invalid entries and oversized requests before sending anything', async () => {
     await withClient({ feeds: [{ name: 'f' }] }, async (client, e) => {
-      await expect(fortiError(client.pushFeed('f', 'add', ['192.0.2.1', 'nope']))).resolves.toMatchObject({ kind: 'validation', retryable: false });
+      // The bad entry sits in the second request: still nothing is sent.
+      await expect(fortiError(client.pushFeed('f', 'add', ['192.0.2.1', 'nope'], { chunkSize: 1 }))).resolves.toMatchObject({
+        kind: 'validation',
+        retryable: false,
+      });
       await expect(fortiError(client.pushFeed('f', 'add', ['192.0.2.9-192.0.2.1']))).resolves.toMatchObject({ kind: 'validation' });
       await expect(fortiError(client.pushFeed('f', 'add', ['192.0.2.1'], { chunkSize: PUSH_CHUNK + 1 }))).resolves.toMatchObject({ kind: 'validation' });
       const many = Array.from({ length: PUSH_CHUNK + 1 }, () => '192.0.2.1');
