@@ -213,7 +213,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     port: r.int('FORTIOS_EMULATOR_PORT', 8443, 0, 65535),
     token: secretFrom(r, 'FORTIOS_EMULATOR_TOKEN', stored),
     groupLimit: r.int('FORTIOS_EMULATOR_GROUP_LIMIT', 600, 1, 100_000),
-    version: r.str('FORTIOS_EMULATOR_VERSION', 'v7.0.15'),
+    // Push threat feeds in local-in policies need 7.2.4+: the emulator mimics 7.4 when the default target uses one.
+    version: r.str('FORTIOS_EMULATOR_VERSION', r.opt('FORTIGATE_ENFORCEMENT') === 'threat-feed' ? 'v7.4.5' : 'v7.0.15'),
   };
   const temporalAddress = r.opt('TEMPORAL_ADDRESS');
   // The bundled dev server's frontend port (ignored when TEMPORAL_ADDRESS points at another server).

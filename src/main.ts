@@ -89,6 +89,7 @@ async function startEmulatorIfNeeded(config: Config, logger: Logger, stops: Stop
     groupMemberLimit: config.emulator.groupLimit,
     version: config.emulator.version,
     groups: { ipv4: [...new Set(emulated.flatMap((t) => t.groups.ipv4))], ipv6: [...new Set(emulated.flatMap((t) => t.groups.ipv6))] },
+    feeds: [...new Set(emulated.flatMap((t) => (t.enforcement === 'threat-feed' && t.feed ? [t.feed] : [])))].map((name) => ({ name })),
     stateFile: path.join(config.dataDir, 'fortios-emulator.json'),
   });
   for (const t of emulated) t.url = emulator.url;

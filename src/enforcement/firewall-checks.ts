@@ -21,10 +21,10 @@ export async function groupPolicyFindings(fw: FortiOSClient, groups: { ipv4: str
         continue;
       }
       findings.push({ ok: true, what: `${table} "${name}" exists (${g.members.length} members)` });
-      const used = policies.some((p) => p.action === 'deny' && p.status !== 'disable' && p.srcaddr.includes(name));
+      const used = await fw.findDenyPolicies(name).catch(() => policies.filter((p) => p.action === 'deny' && p.status !== 'disable' && p.srcaddr.includes(name)).map((p) => ({ table: 'local-in-policy', policyid: p.policyid })));
       findings.push(
-        used
-          ? { ok: true, what: `a deny local-in policy references "${name}"` }
+        used.length
+          ? { ok: true, what: `deny policy ${used.map((u) => `${u.table}/${u.policyid}`).join(', ')} references "${name}"` }
           : {
               ok: false,
               what: `no enabled deny local-in${family === 'ipv6' ? '6' : ''} policy references "${name}" (fine if a forward policy does: then it protects the servers behind the firewall)`,
@@ -44,9 +44,10 @@ export async function feedFindings(fw: FortiOSClient, feed: string): Promise<Fin
   findings.push(r.type === 'address' ? { ok: true, what: `external resource "${feed}" is of type address` } : { ok: false, what: `external resource "${feed}" is of type ${r.type}, not address`, fix });
   findings.push(r.updateMethod === 'push' ? { ok: true, what: `"${feed}" takes pushed updates` } : { ok: false, what: `"${feed}" is updated by ${r.updateMethod ?? 'feed'} (pull): use update-method push, or let the firewall pull GET /v1/feeds/{target}`, fix });
   const policies = [...(await fw.localInPolicies('ipv4').catch(() => [])), ...(await fw.localInPolicies('ipv6').catch(() => []))];
+  const used = await fw.findDenyPolicies(feed).catch(() => []);
   findings.push(
-    policies.some((p) => p.action === 'deny' && p.status !== 'disable' && p.srcaddr.includes(feed))
-      ? { ok: true, what: `a deny local-in policy references "${feed}"` }
+    used.length || policies.some((p) => p.action === 'deny' && p.status !== 'disable' && p.srcaddr.includes(feed))
+      ? { ok: true, what: `a deny policy references "${feed}"` }
       : { ok: false, what: `no enabled deny local-in policy references "${feed}" (feeds in local-in policies need FortiOS 7.2.4+ / 7.4.0+; fine if a forward policy does)`, fix: `config firewall local-in-policy\n    edit 0\n        set intf "wan1"\n        set srcaddr "${feed}"\n        set dstaddr "all"\n        set service "ALL"\n        set schedule "always"\n        set action deny\n    next\nend` },
   );
   return findings;

@@ -11,6 +11,7 @@ import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { AddressFamily } from '../fortios/subnet';
 import type { CommitResult, EnforcementBackend, Entry, Finding, OwnedEntry, SetInfo } from './port';
 import type { Observe } from './firewall-checks';
+import { canonicalIp } from '../policy/ip-policy';
 import { feedFindings } from './firewall-checks';
 
 /** Above this many changes in one commit, one snapshot replaces add/remove commands. */
@@ -48,9 +49,11 @@ export class ThreatFeedBackend implements EnforcementBackend {
     const removes = batch.removes;
     // Stay under the platform's limit: FortiOS would silently drop the newest entries beyond it.
     if (this.known === undefined || this.known + adds.length > this.o.maxEntries * 0.9) {
-      this.known = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).length;
+      const c = await this.observe('feedCounts', () => this.fw.feedCounts(this.o.feed));
+      this.known = c.validCount + c.invalidCount;
     }
-    const room = this.o.maxEntries - (this.known - removes.length);
+    const known = this.known;
+    const room = this.o.maxEntries - (known - removes.length);
     if (adds.length > room) {
       for (const e of adds.slice(Math.max(0, room))) result.outcomes[e.ip] = { status: 'failed', reason: `threat feed "${this.o.feed}" is full (${this.o.maxEntries} entries, FORTIGATE_FEED_CAPACITY)` };
       adds = adds.slice(0, Math.max(0, room));
@@ -60,7 +63,7 @@ export class ThreatFeedBackend implements EnforcementBackend {
       else await this.push(adds, removes, result);
     }
     for (const e of [...adds, ...removes]) result.outcomes[e.ip] ??= { status: 'ok' };
-    this.known = Math.max(0, this.known + adds.filter((e) => result.outcomes[e.ip]?.status === 'ok').length - removes.length);
+    this.known = Math.max(0, known + adds.filter((e) => result.outcomes[e.ip]?.status === 'ok').length - removes.length);
     return result;
   }
 
@@ -71,7 +74,7 @@ export class ThreatFeedBackend implements EnforcementBackend {
       ...(adds.length ? [{ name: this.o.feed, command: 'add' as const, entries: adds.map((e) => e.ip) }] : []),
     ];
     try {
-      await this.observe('pushFeed', () => this.fw.pushFeed(commands));
+      await this.observe('pushFeed', () => this.fw.pushFeedCommands(commands));
       result.writes++;
     } catch (err) {
       if (!(err instanceof FortiOSError) || err.retryable) throw err;
@@ -89,18 +92,24 @@ export class ThreatFeedBackend implements EnforcementBackend {
 
   /** One snapshot of what the feed must hold: cheaper than thousands of add/remove entries (repairs, bursts). */
   private async snapshot(adds: Entry[], removes: Entry[], result: CommitResult): Promise<void> {
-    const current = await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed));
+    const current = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).entries.map((e) => e.entry);
     const drop = new Set(removes.map((e) => e.ip));
-    const next = new Set(current.filter((ip) => !drop.has(ip)));
+    const next = new Set(current.filter((ip) => !drop.has(canonicalIp(ip) ?? ip)));
     for (const e of adds) next.add(e.ip);
-    await this.observe('pushFeed', () => this.fw.pushFeed([{ name: this.o.feed, command: 'snapshot', entries: [...next] }]));
-    result.writes++;
+    const { requests } = await this.observe('pushFeed', () => this.fw.pushFeed(this.o.feed, 'snapshot', [...next]));
+    result.writes += requests;
   }
 
   async list(_set: string): Promise<OwnedEntry[]> {
-    const entries = await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed));
+    const { entries } = await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed));
     this.known = entries.length;
-    return entries.map((ip) => ({ ip, family: (ip.includes(':') ? 'ipv6' : 'ipv4') as AddressFamily, enforced: true, proof: 'dedicated' as const }));
+    return entries
+      .filter((e) => e.valid)
+      .map((e) => {
+        const ip = canonicalIp(e.entry) ?? e.entry;
+        // An entry cut by the device's limit is listed but holds nothing.
+        return { ip, family: (ip.includes(':') ? 'ipv6' : 'ipv4') as AddressFamily, enforced: !e.overflow, proof: 'dedicated' as const };
+      });
   }
 
   async check(): Promise<Finding[]> {

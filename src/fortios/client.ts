@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { FortiOSError, describeHttpFailure, kindOfFortiError, kindOfHttpStatus, transportError } from './errors';
+import { parseFeedEntry } from './feed-entry';
 import { AddressFamily, Prefix, formatCidr, formatIpMask, parseAddress, parsePrefix, sameNetwork } from './subnet';
 
 export type { AddressFamily } from './subnet';
@@ -50,17 +51,6 @@ export interface BannedEntry {
   expires?: number;
   source?: string;
 }
-export interface ExternalResource {
-  name: string;
-  type: string;
-  updateMethod?: string;
-  status?: string;
-}
-export interface FeedCommand {
-  name: string;
-  command: 'add' | 'remove' | 'snapshot';
-  entries: string[];
-}
 export interface LocalInPolicy {
   policyid: number;
   srcaddr: string[];
@@ -69,6 +59,67 @@ export interface LocalInPolicy {
   status?: string;
   intf?: string | string[];
 }
+
+/** A threat feed (`system/external-resource`); `updateMethod` is absent before FortiOS 7.2.1. */
+export interface ExternalResource {
+  name: string;
+  type: string;
+  updateMethod?: 'feed' | 'push';
+  status: string;
+  resource: string;
+  /** Minutes. */
+  refreshRate: number;
+  comments: string;
+}
+export type FeedCommand = 'add' | 'remove' | 'snapshot';
+export interface FeedPush {
+  name: string;
+  command: FeedCommand;
+  entries: string[];
+}
+export interface FeedEntry {
+  /** As pushed or as listed in the file. */
+  entry: string;
+  valid: boolean;
+  /** Cut by the device's entry limit: listed, not enforced (emulator field; absent on a real device = false). */
+  overflow: boolean;
+}
+export interface FeedEntries {
+  entries: FeedEntry[];
+  validCount: number;
+  invalidCount: number;
+  /** Some entries are cut by the entry limit. */
+  overflow: boolean;
+  /** Emulator counts (a real device answers none: undefined). */
+  buildableCount?: number;
+  overflowCount?: number;
+}
+export type PolicyTable = 'local-in-policy' | 'local-in-policy6' | 'policy';
+/** A local-in or firewall policy; srcaddr6/dstaddr6 exist in firewall/policy only (else []). */
+export interface FirewallPolicy {
+  table: PolicyTable;
+  policyid: number;
+  name?: string;
+  srcaddr: string[];
+  dstaddr: string[];
+  srcaddr6: string[];
+  dstaddr6: string[];
+  action: string;
+  status?: string;
+}
+export interface DenyPolicyMatch {
+  table: PolicyTable;
+  policyid: number;
+  /** From the name the policy references down to the name asked about (length 1: referenced directly). */
+  via: string[];
+}
+
+/**
+ * Entries per push request and IPs per banned-list request: 10,000 entries is about 0.2 MB of JSON for
+ * IPv4 and at most 0.85 MB for IPv6 ranges, under the 1 MiB body the emulator accepts (FortiOS's own limit
+ * is not documented) and small enough that one request stays well within the client timeout.
+ */
+export const PUSH_CHUNK = 10_000;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 type Query = Record<string, string>;
@@ -91,7 +142,8 @@ const TABLES = {
 
 const CMDB = '/api/v2/cmdb/firewall';
 const BANNED = '/api/v2/monitor/user/banned';
-const MONITOR_EXT = '/api/v2/monitor/system/external-resource';
+const EXTERNAL_RESOURCE = '/api/v2/cmdb/system/external-resource';
+const FEED_MONITOR = '/api/v2/monitor/system/external-resource';
 
 /**
  * Percent-encodes an mkey with no safe characters (like Python's quote(safe='')), so that "/", "?", "#",
@@ -251,20 +303,28 @@ export class FortiOSClient {
     return (await this.callOrUndefined('DELETE', path)) ? 'removed' : 'absent';
   }
 
-  /** Adds IPs to the banned (quarantine) list; expirySeconds 0 means until cleared. */
+  /**
+   * Adds IPs to the banned (quarantine) list; expirySeconds 0 means until cleared. Re-adding an IP sets its
+   * expiry anew. Sent in requests of at most PUSH_CHUNK IPs, all validated before the first one.
+   */
   async bannedAdd(ips: string[], expirySeconds: number): Promise<void> {
     const path = `${BANNED}/add_users`;
     if (!Number.isInteger(expirySeconds) || expirySeconds < 0) {
       throw validation('POST', path, `expiry must be a non-negative integer, got ${expirySeconds}`);
     }
-    if (ips.length === 0) return;
-    await this.call('POST', path, {}, { ip_addresses: requireIps(ips, 'POST', path), expiry: expirySeconds });
+    requireIps(ips, 'POST', path);
+    for (const chunk of chunks(ips, PUSH_CHUNK)) await this.call('POST', path, {}, { ip_addresses: chunk, expiry: expirySeconds });
   }
 
   async bannedClear(ips: string[]): Promise<void> {
     const path = `${BANNED}/clear_users`;
-    if (ips.length === 0) return;
-    await this.call('POST', path, {}, { ip_addresses: requireIps(ips, 'POST', path) });
+    requireIps(ips, 'POST', path);
+    for (const chunk of chunks(ips, PUSH_CHUNK)) await this.call('POST', path, {}, { ip_addresses: chunk });
+  }
+
+  /** Empties the whole banned list, entries of other origins included. */
+  async bannedClearAll(): Promise<void> {
+    await this.call('POST', `${BANNED}/clear_all`);
   }
 
   async bannedList(): Promise<BannedEntry[]> {
@@ -277,27 +337,165 @@ export class FortiOSClient {
     return resultList(env, 'GET', this.bannedListPath).map(toBannedEntry);
   }
 
-  /** An external resource (threat feed), or undefined. */
+  /** Every address group of the family (members as names). */
+  async listGroups(family: AddressFamily): Promise<FortiGroup[]> {
+    const path = `${CMDB}/${TABLES[family].group}`;
+    return resultList(await this.call('GET', path), 'GET', path).map((raw) => ({ name: String(raw.name), family, members: names(raw.member) }));
+  }
+
+  /** A threat feed, or undefined when absent. */
   async externalResource(name: string): Promise<ExternalResource | undefined> {
-    const path = `/api/v2/cmdb/system/external-resource/${encodeMkey(requireName(name, 'GET', '/api/v2/cmdb/system/external-resource'))}`;
+    const path = `${EXTERNAL_RESOURCE}/${encodeMkey(requireName(name, 'GET', EXTERNAL_RESOURCE))}`;
     const env = await this.callOrUndefined('GET', path);
     if (!env) return undefined;
     const [raw] = resultList(env, 'GET', path);
-    if (!raw) return undefined;
-    return { name: String(raw.name), type: String(raw.type ?? ''), updateMethod: optionalString(raw['update-method']), status: optionalString(raw.status) };
+    if (!raw) throw badResponse('GET', path, 'empty results');
+    const method = raw['update-method'];
+    return {
+      name: String(raw.name),
+      type: String(raw.type),
+      ...(method === 'feed' || method === 'push' ? { updateMethod: method } : {}),
+      status: String(raw.status),
+      resource: optionalString(raw.resource) ?? '',
+      refreshRate: Number(raw['refresh-rate']),
+      comments: optionalString(raw.comments) ?? '',
+    };
   }
 
-  /** Pushes add / remove / snapshot commands to push-type feeds (FortiOS 7.2.1+). */
-  async pushFeed(commands: FeedCommand[]): Promise<void> {
+  /**
+   * One push request carrying several commands, applied in order by the device (FortiOS 7.2.1+). All
+   * entries are validated first; more than PUSH_CHUNK entries in one request is refused (use pushFeed).
+   */
+  async pushFeedCommands(commands: FeedPush[]): Promise<void> {
+    const path = `${FEED_MONITOR}/dynamic`;
     if (commands.length === 0) return;
-    await this.call('POST', `${MONITOR_EXT}/dynamic`, {}, { commands });
+    for (const c of commands) requireFeedEntries(c.entries, path);
+    const total = commands.reduce((n, c) => n + c.entries.length, 0);
+    if (total > PUSH_CHUNK) throw validation('POST', path, `${total} entries in one request, at most ${PUSH_CHUNK}`);
+    const body = { commands: commands.map((c) => ({ name: requireName(c.name, 'POST', path), command: c.command, entries: c.entries })) };
+    await this.call('POST', path, {}, body);
   }
 
-  /** The entries a feed holds now. */
-  async feedEntries(name: string): Promise<string[]> {
-    const path = `${MONITOR_EXT}/entry-list`;
-    const env = await this.call('GET', path, { mkey: name });
-    return resultList(env, 'GET', path).map((r) => String(r.entry ?? r.ip ?? '')).filter(Boolean);
+  /**
+   * Pushes to a push feed in requests of at most `chunkSize` (default PUSH_CHUNK) entries. add and remove
+   * are split freely. A snapshot that fits one request is sent as one (atomic on the device); a larger one
+   * is applied as a difference against the current list (`feedEntries`): adds of the missing entries
+   * first, then removes of the extra ones, so that an entry present before and after is never lifted on
+   * the way. Every entry is validated before the first request.
+   */
+  async pushFeed(
+    name: string,
+    command: FeedCommand,
+    entries: string[],
+    opts: { chunkSize?: number } = {},
+  ): Promise<{ requests: number }> {
+    const path = `${FEED_MONITOR}/dynamic`;
+    const size = opts.chunkSize ?? PUSH_CHUNK;
+    if (!Number.isInteger(size) || size < 1 || size > PUSH_CHUNK) {
+      throw validation('POST', path, `chunkSize must be an integer in 1..${PUSH_CHUNK}`);
+    }
+    requireFeedEntries(entries, path);
+    if (command === 'snapshot' && entries.length <= size) {
+      await this.pushFeedCommands([{ name, command, entries }]);
+      return { requests: 1 };
+    }
+    let add = entries;
+    let remove: string[] = [];
+    let requests = 0;
+    if (command === 'snapshot') {
+      const current = (await this.feedEntries(name)).entries.filter((e) => e.valid).map((e) => e.entry);
+      requests++;
+      const keyOf = (e: string) => parseFeedEntry(e)?.key ?? e;
+      const have = new Set(current.map(keyOf));
+      const want = new Set(entries.map(keyOf));
+      add = entries.filter((e) => !have.has(keyOf(e)));
+      remove = current.filter((e) => !want.has(keyOf(e)));
+    } else if (command === 'remove') {
+      [add, remove] = [[], entries];
+    }
+    for (const chunk of chunks(add, size)) {
+      await this.pushFeedCommands([{ name, command: 'add', entries: chunk }]);
+      requests++;
+    }
+    for (const chunk of chunks(remove, size)) {
+      await this.pushFeedCommands([{ name, command: 'remove', entries: chunk }]);
+      requests++;
+    }
+    return { requests };
+  }
+
+  /**
+   * The feed's entries (`entry-list`, whole list: FortiOS documents no paging; 100,000 entries are about
+   * 3.5 MB of JSON). `entry` narrows to the entries equal to or containing an address.
+   */
+  async feedEntries(name: string, opts: { entry?: string } = {}): Promise<FeedEntries> {
+    const path = `${FEED_MONITOR}/entry-list`;
+    const env = await this.call('GET', path, { mkey: requireName(name, 'GET', path), ...(opts.entry ? { entry: opts.entry } : {}) });
+    const results = asRecord(env.results);
+    if (!Array.isArray(results.entries)) throw badResponse('GET', path, '`results.entries` is not an array');
+    return {
+      ...feedCounts(results),
+      entries: results.entries.map(asRecord).map((e) => ({ entry: String(e.entry), valid: e.valid !== false, overflow: e.overflow === true })),
+    };
+  }
+
+  /** The counts of the feed only (`counts_only`), without the list. */
+  async feedCounts(name: string): Promise<Omit<FeedEntries, 'entries'>> {
+    const path = `${FEED_MONITOR}/entry-list`;
+    const env = await this.call('GET', path, { mkey: requireName(name, 'GET', path), counts_only: 'true' });
+    return feedCounts(asRecord(env.results));
+  }
+
+  /** The policies of one table, IPv4 and IPv6 sources apart. */
+  async listPolicies(table: PolicyTable): Promise<FirewallPolicy[]> {
+    const path = `${CMDB}/${table}`;
+    return resultList(await this.call('GET', path), 'GET', path).map((raw) => ({
+      table,
+      policyid: Number(raw.policyid),
+      ...(typeof raw.name === 'string' && raw.name !== '' ? { name: raw.name } : {}),
+      srcaddr: names(raw.srcaddr),
+      dstaddr: names(raw.dstaddr),
+      srcaddr6: names(raw.srcaddr6),
+      dstaddr6: names(raw.dstaddr6),
+      action: String(raw.action),
+      ...(typeof raw.status === 'string' ? { status: raw.status } : {}),
+    }));
+  }
+
+  /**
+   * Enabled deny policies whose source references `name` (an address, a group or a feed), directly or,
+   * with `throughGroups` (default true), through groups that contain it at any depth. A table the device
+   * does not have (404) is skipped. The start-up check of an enforcement backend: an empty answer means
+   * nothing the backend writes would be enforced.
+   */
+  async findDenyPolicies(
+    name: string,
+    opts: { tables?: PolicyTable[]; throughGroups?: boolean } = {},
+  ): Promise<DenyPolicyMatch[]> {
+    const tables = opts.tables ?? ['local-in-policy', 'local-in-policy6', 'policy'];
+    const chains = { ipv4: new Map([[name, [name]]]), ipv6: new Map([[name, [name]]]) };
+    if (opts.throughGroups !== false) {
+      for (const family of ['ipv4', 'ipv6'] as const) chains[family] = ancestorChains(name, await this.listGroups(family));
+    }
+    const matches: DenyPolicyMatch[] = [];
+    for (const table of tables) {
+      let policies: FirewallPolicy[];
+      try {
+        policies = await this.listPolicies(table);
+      } catch (err) {
+        if (err instanceof FortiOSError && err.kind === 'not-found' && err.status === 404) continue;
+        throw err;
+      }
+      for (const p of policies) {
+        if (p.action !== 'deny' || (p.status !== undefined && p.status !== 'enable')) continue;
+        const sources: [string[], Map<string, string[]>][] =
+          table === 'policy' ? [[p.srcaddr, chains.ipv4], [p.srcaddr6, chains.ipv6]] : [[p.srcaddr, chains[table === 'local-in-policy' ? 'ipv4' : 'ipv6']]];
+        const via = sources.flatMap(([src, chain]) => src.filter((n) => chain.has(n)).map((n) => chain.get(n)!));
+        const shortest = via.sort((a, b) => a.length - b.length)[0];
+        if (shortest) matches.push({ table, policyid: p.policyid, via: shortest });
+      }
+    }
+    return matches;
   }
 
   /** Local-in policies of the family (IPv4 by default; IPv6 ones live in local-in-policy6). */
@@ -463,6 +661,49 @@ function requireIps(ips: string[], method: Method, path: string): string[] {
   const bad = ips.find((ip) => !parseAddress('ipv4', ip) && !parseAddress('ipv6', ip));
   if (bad !== undefined) throw validation(method, path, `invalid IP address ${JSON.stringify(bad)}`);
   return ips;
+}
+
+function requireFeedEntries(entries: string[], path: string): void {
+  const bad = entries.find((e) => typeof e !== 'string' || !parseFeedEntry(e));
+  if (bad !== undefined) throw validation('POST', path, `invalid feed entry ${JSON.stringify(bad)}`);
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function feedCounts(results: Record<string, unknown>): Omit<FeedEntries, 'entries'> {
+  const optionalNumber = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const buildable = optionalNumber(results.buildable_count);
+  const overflowCount = optionalNumber(results.overflow_count);
+  return {
+    validCount: Number(results.valid_count ?? 0),
+    invalidCount: Number(results.invalid_count ?? 0),
+    overflow: results.overflow === true,
+    ...(buildable === undefined ? {} : { buildableCount: buildable }),
+    ...(overflowCount === undefined ? {} : { overflowCount }),
+  };
+}
+
+/**
+ * For `name` and every group containing it at any depth: the chain from that group down to `name`
+ * (shortest first found, breadth-first upwards).
+ */
+function ancestorChains(name: string, groups: FortiGroup[]): Map<string, string[]> {
+  const chains = new Map<string, string[]>([[name, [name]]]);
+  const queue = [name];
+  while (queue.length > 0) {
+    const child = queue.shift()!;
+    for (const g of groups) {
+      if (!chains.has(g.name) && g.members.includes(child)) {
+        chains.set(g.name, [g.name, ...chains.get(child)!]);
+        queue.push(g.name);
+      }
+    }
+  }
+  return chains;
 }
 
 function names(table: unknown): string[] {

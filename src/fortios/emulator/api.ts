@@ -3,7 +3,7 @@
  * checks (403 JSON), body parsing, then the CMDB or monitor handler, counters and the reply envelope.
  */
 import { AuthGuard } from './auth';
-import { Cmdb, CmdbRequest, FIREWALL_TABLES } from './cmdb';
+import { Cmdb, CmdbRequest, cmdbTable } from './cmdb';
 import { Monitor } from './monitor';
 import { EmulatorConfig } from './options';
 import {
@@ -45,8 +45,8 @@ export class Api {
     /** Called after every successful write (persistence). */
     private readonly onWrite: () => void,
   ) {
-    this.cmdb = new Cmdb(config, (f) => state.family(f));
-    this.monitor = new Monitor(state.banned);
+    this.cmdb = new Cmdb(config, state);
+    this.monitor = new Monitor(config, state);
     this.device = { serial: config.serial, version: config.version, build: config.build };
   }
 
@@ -70,7 +70,7 @@ export class Api {
     const target: CmdbTarget = { method: req.method, vdom, path, name, ...(keys[0] === undefined ? {} : { mkey: keys[0] }) };
     const fail = (status: number, error?: number) =>
       cmdbFailure(target, this.device, this.state.revision, { status, ...(error === undefined ? {} : { error }) });
-    const spec = path === 'firewall' ? FIREWALL_TABLES.get(name) : undefined;
+    const spec = cmdbTable(path, name);
     if (!spec) return fail(404);
     if (forbidden) return fail(403);
     this.countRequest(req.method, name);
@@ -96,7 +96,7 @@ export class Api {
     if (forbidden) return monitorReply(target, this.device, 403, undefined, { status: 403 });
     this.countRequest(req.method, name);
     if (!body) return monitorReply(target, this.device, 400, undefined, { status: 400 });
-    const result = this.monitor.handle({ method: req.method, segments, body });
+    const result = this.monitor.handle({ method: req.method, segments, query: req.query, body });
     const answered = { ...target, action: result.action ?? action };
     if (result.failure) return monitorReply(answered, this.device, result.failure.status, undefined, result.failure);
     if (result.write) this.commitWrite();

@@ -1,34 +1,64 @@
 /**
- * CMDB semantics of the firewall tables (reference §4–§6, §10.3–§10.5): one TableOps per kind of table,
- * behind a dispatcher that maps method and URL shape to list/get/create/update/remove. Handlers validate
- * fully before mutating, so a refused write leaves the state untouched.
+ * CMDB semantics of the firewall tables and of system/external-resource (reference §4–§7.2, §10.3–§10.5):
+ * one TableOps per kind of table, behind a dispatcher that maps method and URL shape to
+ * list/get/create/update/remove. Handlers validate fully before mutating, so a refused write leaves the
+ * state untouched.
  */
 import { randomUUID } from 'node:crypto';
 import { FortiErrorCode } from '../error-codes';
 import { AddressFamily } from '../subnet';
+import { ExternalResource, FeedType } from './feeds';
 import { applyListQuery } from './list-query';
 import { EmulatorConfig } from './options';
 import { ListInfo } from './replies';
-import { Row, memberRow, renderAddress, renderAddress6, renderGroup, renderGroup6, renderPolicy } from './render';
-import { FamilyTables, GroupEntry, PolicyEntry } from './state';
-import { CmdbFailure, httpFailure, nameTable, refuse, storedSubnet, validColor, validEnum, validName, validText } from './validate';
+import {
+  Row,
+  memberRow,
+  renderAddress,
+  renderAddress6,
+  renderExternalResource,
+  renderFirewallPolicy,
+  renderGroup,
+  renderGroup6,
+  renderPolicy,
+} from './render';
+import { EmulatorState, FamilyTables, FirewallPolicyEntry, GroupEntry, PolicyEntry } from './state';
+import {
+  CmdbFailure,
+  httpFailure,
+  nameTable,
+  refuse,
+  storedSubnet,
+  validColor,
+  validEnum,
+  validInt,
+  validName,
+  validText,
+} from './validate';
 
-export type TableKind = 'address' | 'group' | 'policy';
+export type TableKind = 'address' | 'group' | 'policy' | 'firewall-policy' | 'external-resource';
 
 export interface TableSpec {
+  /** The family of address tables, groups and local-in policies; 'ipv4' for the two-family tables. */
   family: AddressFamily;
   kind: TableKind;
 }
 
-/** `/api/v2/cmdb/firewall/<table>` tables the emulator models. */
-export const FIREWALL_TABLES: ReadonlyMap<string, TableSpec> = new Map([
-  ['address', { family: 'ipv4', kind: 'address' }],
-  ['address6', { family: 'ipv6', kind: 'address' }],
-  ['addrgrp', { family: 'ipv4', kind: 'group' }],
-  ['addrgrp6', { family: 'ipv6', kind: 'group' }],
-  ['local-in-policy', { family: 'ipv4', kind: 'policy' }],
-  ['local-in-policy6', { family: 'ipv6', kind: 'policy' }],
+/** `/api/v2/cmdb/<path>/<name>` tables the emulator models, keyed "path/name". */
+const CMDB_TABLES: ReadonlyMap<string, TableSpec> = new Map([
+  ['firewall/address', { family: 'ipv4', kind: 'address' }],
+  ['firewall/address6', { family: 'ipv6', kind: 'address' }],
+  ['firewall/addrgrp', { family: 'ipv4', kind: 'group' }],
+  ['firewall/addrgrp6', { family: 'ipv6', kind: 'group' }],
+  ['firewall/local-in-policy', { family: 'ipv4', kind: 'policy' }],
+  ['firewall/local-in-policy6', { family: 'ipv6', kind: 'policy' }],
+  ['firewall/policy', { family: 'ipv4', kind: 'firewall-policy' }],
+  ['system/external-resource', { family: 'ipv4', kind: 'external-resource' }],
 ]);
+
+export function cmdbTable(path: string, name: string): TableSpec | undefined {
+  return CMDB_TABLES.get(`${path}/${name}`);
+}
 
 export interface CmdbRequest {
   method: string;
@@ -58,11 +88,11 @@ interface TableOps {
 export class Cmdb {
   constructor(
     private readonly config: EmulatorConfig,
-    private readonly family: (f: AddressFamily) => FamilyTables,
+    private readonly state: EmulatorState,
   ) {}
 
   handle(req: CmdbRequest): CmdbResult {
-    const t = this.family(req.spec.family);
+    const t = this.state.family(req.spec.family);
     const [mkey, child, childKey, ...rest] = req.keys;
     if (rest.length > 0) throw this.notFound();
     if (child !== undefined) {
@@ -114,9 +144,19 @@ export class Cmdb {
 
   private ops(kind: TableKind, t: FamilyTables): TableOps {
     const notFound = () => this.notFound();
-    if (kind === 'address') return new AddressOps(t, this.config, notFound);
-    if (kind === 'group') return new GroupOps(t, this.config, notFound);
-    return new PolicyOps(t, this.config, notFound);
+    const ctx: OpsContext = { t, config: this.config, state: this.state, notFound };
+    switch (kind) {
+      case 'address':
+        return new AddressOps(ctx);
+      case 'group':
+        return new GroupOps(ctx);
+      case 'policy':
+        return new PolicyOps(ctx);
+      case 'firewall-policy':
+        return new FirewallPolicyOps(ctx);
+      case 'external-resource':
+        return new ExternalResourceOps(ctx);
+    }
   }
 
   /** 404; whether the body carries error -3 depends on the version (UNCERTAIN, `notFoundErrorCode`). */
@@ -127,10 +167,27 @@ export class Cmdb {
 
 type NotFound = () => CmdbFailure;
 
-/** Addresses and groups share one namespace: the same kind is a duplicate (-5), the other a clash. */
-function requireFreeName(t: FamilyTables, name: string, sameKind: ReadonlyMap<string, unknown>, clash: number): void {
-  if (sameKind.has(name)) throw refuse(FortiErrorCode.Duplicate);
-  if (t.hasName(name)) throw refuse(clash);
+interface OpsContext {
+  /** The family's tables (address, group and local-in tables). */
+  t: FamilyTables;
+  config: EmulatorConfig;
+  state: EmulatorState;
+  notFound: NotFound;
+}
+
+/**
+ * Addresses and groups share one namespace: the same kind is a duplicate (-5), the other a clash. A name
+ * taken by a threat feed is refused as a duplicate too (emulator choice, UNCERTAIN: policies name both
+ * in the same srcaddr table, so one name must mean one object).
+ */
+function requireFreeName(ctx: OpsContext, name: string, sameKind: ReadonlyMap<string, unknown>, clash: number): void {
+  if (sameKind.has(name) || ctx.state.feeds.resources.has(name)) throw refuse(FortiErrorCode.Duplicate);
+  if (ctx.t.hasName(name)) throw refuse(clash);
+}
+
+/** A threat feed that policies can use as an address (type address). */
+function isAddressFeed(state: EmulatorState, name: string): boolean {
+  return state.feeds.resources.get(name)?.type === 'address';
 }
 
 function refuseIfUsed(t: FamilyTables, name: string): void {
@@ -146,13 +203,13 @@ const ADDRESS_SHAPE = {
 
 class AddressOps implements TableOps {
   private readonly shape: (typeof ADDRESS_SHAPE)[AddressFamily];
+  private readonly t: FamilyTables;
+  private readonly config: EmulatorConfig;
+  private readonly notFound: NotFound;
 
-  constructor(
-    private readonly t: FamilyTables,
-    private readonly config: EmulatorConfig,
-    private readonly notFound: NotFound,
-  ) {
-    this.shape = ADDRESS_SHAPE[t.family];
+  constructor(private readonly ctx: OpsContext) {
+    ({ t: this.t, config: this.config, notFound: this.notFound } = ctx);
+    this.shape = ADDRESS_SHAPE[this.t.family];
   }
 
   rows(): Row[] {
@@ -171,7 +228,7 @@ class AddressOps implements TableOps {
     const subnet = given === undefined ? this.shape.anySubnet : this.subnet(given);
     const comment = validText(body.comment ?? '', 255);
     const color = validColor(body.color ?? 0);
-    requireFreeName(this.t, name, this.t.addresses, this.config.sharedNamespaceError);
+    requireFreeName(this.ctx, name, this.t.addresses, this.config.sharedNamespaceError);
     this.t.putAddress({ name, uuid: randomUUID(), subnet, comment, color });
     return name;
   }
@@ -188,7 +245,7 @@ class AddressOps implements TableOps {
     };
     const name = body.name === undefined ? mkey : validName(body.name);
     if (name !== mkey) {
-      requireFreeName(this.t, name, this.t.addresses, this.config.sharedNamespaceError);
+      requireFreeName(this.ctx, name, this.t.addresses, this.config.sharedNamespaceError);
       this.t.rename(mkey, name);
     }
     this.t.putAddress({ ...next, name });
@@ -216,13 +273,13 @@ class AddressOps implements TableOps {
 
 class GroupOps implements TableOps {
   private readonly render: (g: GroupEntry) => Row;
+  private readonly t: FamilyTables;
+  private readonly config: EmulatorConfig;
+  private readonly notFound: NotFound;
 
-  constructor(
-    private readonly t: FamilyTables,
-    private readonly config: EmulatorConfig,
-    private readonly notFound: NotFound,
-  ) {
-    this.render = t.family === 'ipv4' ? renderGroup : renderGroup6;
+  constructor(private readonly ctx: OpsContext) {
+    ({ t: this.t, config: this.config, notFound: this.notFound } = ctx);
+    this.render = this.t.family === 'ipv4' ? renderGroup : renderGroup6;
   }
 
   rows(): Row[] {
@@ -239,7 +296,7 @@ class GroupOps implements TableOps {
     const members = this.members(name, body.member === undefined ? [] : nameTable(body.member));
     const comment = validText(body.comment ?? '', 255);
     const color = validColor(body.color ?? 0);
-    requireFreeName(this.t, name, this.t.groups, this.config.sharedNamespaceError);
+    requireFreeName(this.ctx, name, this.t.groups, this.config.sharedNamespaceError);
     this.t.putGroup({ name, uuid: randomUUID(), members: new Set(members), comment, color });
     return name;
   }
@@ -256,7 +313,7 @@ class GroupOps implements TableOps {
     };
     const name = body.name === undefined ? mkey : validName(body.name);
     if (name !== mkey) {
-      requireFreeName(this.t, name, this.t.groups, this.config.sharedNamespaceError);
+      requireFreeName(this.ctx, name, this.t.groups, this.config.sharedNamespaceError);
       this.t.rename(mkey, name);
     }
     this.t.putGroup({ ...next, name });
@@ -278,16 +335,17 @@ class GroupOps implements TableOps {
     if (unique.length !== names.length && this.config.duplicateMembers === 'reject') {
       throw refuse(FortiErrorCode.Duplicate);
     }
-    checkGroupSize(unique.length, this.config);
+    checkGroupSize(unique.length, this.t.family, this.config);
     for (const m of unique) checkMember(this.t, group, m);
     return unique;
   }
 }
 
 /** Empty lists are refused before 7.2 (-56, `allowEmptyGroup`); the member limit gives -4 (UNCERTAIN). */
-function checkGroupSize(size: number, config: EmulatorConfig): void {
+function checkGroupSize(size: number, family: AddressFamily, config: EmulatorConfig): void {
   if (size === 0 && !config.allowEmptyGroup) throw refuse(FortiErrorCode.EmptyValue);
-  if (size > config.groupMemberLimit) throw refuse(FortiErrorCode.MaxEntries);
+  const limit = family === 'ipv4' ? config.groupMemberLimit : config.group6MemberLimit;
+  if (size > limit) throw refuse(FortiErrorCode.MaxEntries);
 }
 
 /** A member must name an existing address or group of the family, and must not nest the group in itself. */
@@ -325,25 +383,27 @@ class MemberOps {
     const member = validName(body.name);
     if (group.members.has(member)) throw refuse(FortiErrorCode.Duplicate);
     checkMember(this.t, group.name, member);
-    checkGroupSize(group.members.size + 1, this.config);
+    checkGroupSize(group.members.size + 1, this.t.family, this.config);
     this.t.addMember(group, member);
     return member;
   }
 
   private remove(group: GroupEntry, member: string): string {
     if (!group.members.has(member)) throw this.notFound();
-    checkGroupSize(group.members.size - 1, this.config);
+    checkGroupSize(group.members.size - 1, this.t.family, this.config);
     this.t.removeMember(group, member);
     return member;
   }
 }
 
 class PolicyOps implements TableOps {
-  constructor(
-    private readonly t: FamilyTables,
-    private readonly config: EmulatorConfig,
-    private readonly notFound: NotFound,
-  ) {}
+  private readonly t: FamilyTables;
+  private readonly config: EmulatorConfig;
+  private readonly notFound: NotFound;
+
+  constructor(private readonly ctx: OpsContext) {
+    ({ t: this.t, config: this.config, notFound: this.notFound } = ctx);
+  }
 
   rows(): Row[] {
     return [...this.t.policies.values()].map((p) => renderPolicy(p, this.config.intfAsList));
@@ -356,9 +416,7 @@ class PolicyOps implements TableOps {
 
   /** policyid is auto-assigned when omitted; POST answers it as the mkey. */
   create(body: Row): number {
-    const id = body.policyid === undefined ? Math.max(0, ...this.t.policies.keys()) + 1 : body.policyid;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 1) throw refuse(FortiErrorCode.InvalidValue);
-    if (this.t.policies.has(id)) throw refuse(FortiErrorCode.Duplicate);
+    const id = nextPolicyId(body, this.t.policies);
     const defaults: PolicyEntry = {
       policyid: id,
       uuid: randomUUID(),
@@ -391,12 +449,16 @@ class PolicyOps implements TableOps {
     for (const id of [...this.t.policies.keys()]) this.t.deletePolicy(id);
   }
 
-  /** srcaddr/dstaddr must be non-empty and name existing addresses or groups (they drive -23). */
+  /**
+   * srcaddr/dstaddr must be non-empty and name existing addresses or groups (they drive -23); threat feeds
+   * are in the datasource only from 7.2.4 / 7.4.0 on (reference §7.2), before that they are unknown names.
+   */
   private merge(current: PolicyEntry, body: Row): PolicyEntry {
+    const known = (n: string) => this.t.hasName(n) || (this.config.feedInLocalIn && isAddressFeed(this.ctx.state, n));
     const addresses = (value: unknown, fallback: string[]) => {
       const names = value === undefined ? fallback : nameTable(value);
       if (names.length === 0) throw refuse(FortiErrorCode.EmptyValue);
-      for (const n of names) if (!this.t.hasName(n)) throw refuse(FortiErrorCode.NotFound, 'entry not found in datasource');
+      for (const n of names) if (!known(n)) throw refuse(FortiErrorCode.NotFound, 'entry not found in datasource');
       return names;
     };
     return {
@@ -421,4 +483,208 @@ function interfaces(value: unknown): string[] {
 /** Policy mkeys are integers; anything else cannot exist. */
 function policyId(mkey: string): number {
   return /^\d+$/.test(mkey) ? Number(mkey) : Number.NaN;
+}
+
+/** The next free policy id when none is given; POST answers it as the mkey. */
+function nextPolicyId(body: Row, used: ReadonlyMap<number, unknown>): number {
+  const id = body.policyid === undefined ? Math.max(0, ...used.keys()) + 1 : body.policyid;
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1) throw refuse(FortiErrorCode.InvalidValue);
+  if (used.has(id)) throw refuse(FortiErrorCode.Duplicate);
+  return id;
+}
+
+/**
+ * firewall/policy (§6.2): both families in one entry (srcaddr/dstaddr and srcaddr6/dstaddr6, as since 7.0;
+ * the separate policy6 table of 6.x is not modelled). Threat feeds are valid sources and destinations on
+ * every emulated version (firewall policies accept them since 6.2).
+ */
+class FirewallPolicyOps implements TableOps {
+  private readonly policies: ReadonlyMap<number, FirewallPolicyEntry>;
+
+  constructor(private readonly ctx: OpsContext) {
+    this.policies = ctx.state.firewallPolicies.policies;
+  }
+
+  rows(): Row[] {
+    return [...this.policies.values()].map(renderFirewallPolicy);
+  }
+
+  get(mkey: string): Row | undefined {
+    const p = this.policies.get(policyId(mkey));
+    return p && renderFirewallPolicy(p);
+  }
+
+  create(body: Row): number {
+    const id = nextPolicyId(body, this.policies);
+    const defaults: FirewallPolicyEntry = {
+      policyid: id,
+      uuid: randomUUID(),
+      name: '',
+      srcintf: [],
+      dstintf: [],
+      srcaddr: [],
+      dstaddr: [],
+      srcaddr6: [],
+      dstaddr6: [],
+      action: 'deny',
+      service: [],
+      schedule: 'always',
+      status: 'enable',
+      comments: '',
+    };
+    this.ctx.state.firewallPolicies.put(this.merge(defaults, body));
+    return id;
+  }
+
+  update(mkey: string, body: Row): void {
+    const current = this.policies.get(policyId(mkey));
+    if (!current) throw this.ctx.notFound();
+    this.ctx.state.firewallPolicies.put(this.merge(current, body));
+  }
+
+  remove(mkey: string): void {
+    const id = policyId(mkey);
+    if (!this.policies.has(id)) throw this.ctx.notFound();
+    this.ctx.state.firewallPolicies.delete(id);
+  }
+
+  purge(): void {
+    this.ctx.state.firewallPolicies.clear();
+  }
+
+  /** Interfaces and, per family present, sources and destinations must be set (-56); names must exist (-3). */
+  private merge(current: FirewallPolicyEntry, body: Row): FirewallPolicyEntry {
+    const { state } = this.ctx;
+    const names = (field: string, fallback: string[], family?: AddressFamily) => {
+      const list = body[field] === undefined ? fallback : nameTable(body[field]);
+      if (family) {
+        for (const n of list) {
+          if (!state.family(family).hasName(n) && !isAddressFeed(state, n)) {
+            throw refuse(FortiErrorCode.NotFound, 'entry not found in datasource');
+          }
+        }
+      }
+      return list;
+    };
+    const next: FirewallPolicyEntry = {
+      ...current,
+      name: body.name === undefined ? current.name : validText(body.name, 35),
+      srcintf: names('srcintf', current.srcintf),
+      dstintf: names('dstintf', current.dstintf),
+      srcaddr: names('srcaddr', current.srcaddr, 'ipv4'),
+      dstaddr: names('dstaddr', current.dstaddr, 'ipv4'),
+      srcaddr6: names('srcaddr6', current.srcaddr6, 'ipv6'),
+      dstaddr6: names('dstaddr6', current.dstaddr6, 'ipv6'),
+      action: body.action === undefined ? current.action : validEnum(body.action, ['accept', 'deny'] as const),
+      service: names('service', current.service),
+      schedule: body.schedule === undefined ? current.schedule : validText(body.schedule, 35),
+      status: body.status === undefined ? current.status : validEnum(body.status, ['enable', 'disable'] as const),
+      comments: body.comments === undefined ? current.comments : validText(body.comments, 1023),
+    };
+    const v4 = next.srcaddr.length + next.dstaddr.length;
+    const v6 = next.srcaddr6.length + next.dstaddr6.length;
+    const halfFamily = (src: string[], dst: string[]) => (src.length === 0) !== (dst.length === 0);
+    if (next.srcintf.length === 0 || next.dstintf.length === 0 || v4 + v6 === 0) throw refuse(FortiErrorCode.EmptyValue);
+    if (halfFamily(next.srcaddr, next.dstaddr) || halfFamily(next.srcaddr6, next.dstaddr6)) {
+      throw refuse(FortiErrorCode.EmptyValue);
+    }
+    return next;
+  }
+}
+
+const FEED_TYPES: readonly FeedType[] = ['category', 'address', 'domain', 'malware'];
+
+/**
+ * system/external-resource (§7.2; CLI reference 7.2.4): threat feeds. Name at most 35 characters, type
+ * (`mac-address` from 7.4.0), `update-method` feed|push only from 7.2.1 (before, the attribute does not
+ * exist: refused with -651, emulator choice), refresh-rate 1–43200 minutes (default 5). A pull feed needs a
+ * `resource` (-56, UNCERTAIN), which must be an http(s) URI (-651, UNCERTAIN). Renames are not modelled
+ * (a `name` differing from the mkey is refused with -651). Deleting a feed a policy uses is -23.
+ */
+class ExternalResourceOps implements TableOps {
+  private readonly feeds;
+
+  constructor(private readonly ctx: OpsContext) {
+    this.feeds = ctx.state.feeds;
+  }
+
+  rows(): Row[] {
+    return [...this.feeds.resources.values()].map((r) => renderExternalResource(r, this.ctx.config.pushFeeds));
+  }
+
+  get(mkey: string): Row | undefined {
+    const r = this.feeds.resources.get(mkey);
+    return r && renderExternalResource(r, this.ctx.config.pushFeeds);
+  }
+
+  create(body: Row): string {
+    const name = validName(body.name, 35);
+    const defaults: ExternalResource = {
+      name,
+      uuid: randomUUID(),
+      status: 'enable',
+      type: 'category',
+      updateMethod: 'feed',
+      resource: '',
+      refreshRate: 5,
+      username: '',
+      password: '',
+      comments: '',
+      userAgent: '',
+      serverIdentityCheck: 'none',
+      category: 0,
+    };
+    const next = this.merge(defaults, body);
+    const { ipv4, ipv6 } = this.ctx.state;
+    if (this.feeds.resources.has(name) || ipv4.hasName(name) || ipv6.hasName(name)) throw refuse(FortiErrorCode.Duplicate);
+    this.feeds.put(next);
+    return name;
+  }
+
+  update(mkey: string, body: Row): void {
+    const current = this.feeds.resources.get(mkey);
+    if (!current) throw this.ctx.notFound();
+    if (body.name !== undefined && body.name !== mkey) throw refuse(FortiErrorCode.InvalidValue);
+    const next = this.merge(current, body);
+    if (next.type !== 'address' && this.ctx.state.feedUsage(mkey) > 0) throw refuse(FortiErrorCode.EntryUsed);
+    this.feeds.put(next);
+  }
+
+  remove(mkey: string): void {
+    if (!this.feeds.resources.has(mkey)) throw this.ctx.notFound();
+    const users = this.ctx.state.feedUsage(mkey);
+    if (users > 0) throw refuse(FortiErrorCode.EntryUsed, `The entry is used by other ${users} entries`);
+    this.feeds.delete(mkey);
+  }
+
+  purge(): void {
+    for (const name of [...this.feeds.resources.keys()]) if (this.ctx.state.feedUsage(name) === 0) this.feeds.delete(name);
+  }
+
+  private merge(current: ExternalResource, body: Row): ExternalResource {
+    const { config } = this.ctx;
+    const types = config.macAddressFeeds ? [...FEED_TYPES, 'mac-address' as const] : FEED_TYPES;
+    if (body['update-method'] !== undefined && !config.pushFeeds) throw refuse(FortiErrorCode.InvalidValue);
+    const pick = <T>(field: string, fallback: T, check: (v: unknown) => T): T =>
+      body[field] === undefined ? fallback : check(body[field]);
+    const next: ExternalResource = {
+      ...current,
+      status: pick('status', current.status, (v) => validEnum(v, ['enable', 'disable'] as const)),
+      type: pick('type', current.type, (v) => validEnum(v, types)),
+      updateMethod: pick('update-method', current.updateMethod, (v) => validEnum(v, ['feed', 'push'] as const)),
+      resource: pick('resource', current.resource, (v) => validText(v, 511)),
+      refreshRate: pick('refresh-rate', current.refreshRate, (v) => validInt(v, 1, 43_200)),
+      username: pick('username', current.username, (v) => validText(v, 64)),
+      password: pick('password', current.password, (v) => validText(v, 128)),
+      comments: pick('comments', current.comments, (v) => validText(v, 255)),
+      userAgent: pick('user-agent', current.userAgent, (v) => validText(v, 255)),
+      serverIdentityCheck: pick('server-identity-check', current.serverIdentityCheck, (v) =>
+        validEnum(v, ['none', 'basic', 'full'] as const),
+      ),
+      category: pick('category', current.category, (v) => (v === 0 ? 0 : validInt(v, 192, 221))),
+    };
+    if (next.resource !== '' && !/^https?:\/\/[^\s]+$/i.test(next.resource)) throw refuse(FortiErrorCode.InvalidValue);
+    if (next.updateMethod === 'feed' && next.resource === '') throw refuse(FortiErrorCode.EmptyValue);
+    return next;
+  }
 }

@@ -2,9 +2,12 @@
  * A FortiOS REST API emulator on a real socket (node:http / node:https), faithful to the behaviours in
  * reference/fortios-rest-api.md §10 and checked against the recorded replies of §12.
  *
- * Served: /api/v2/cmdb/firewall/{address,address6,addrgrp,addrgrp6,local-in-policy,local-in-policy6}
- * (table GET with filter/format, POST; object GET/PUT/DELETE; addrgrp[6]/<g>/member child table),
- * /api/v2/monitor/system/status, /api/v2/monitor/user/banned[/select|/add_users|/clear_users|/clear_all].
+ * Served: /api/v2/cmdb/firewall/{address,address6,addrgrp,addrgrp6,local-in-policy,local-in-policy6,policy},
+ * /api/v2/cmdb/system/external-resource (table GET with filter/format, POST; object GET/PUT/DELETE;
+ * addrgrp[6]/<g>/member child table), /api/v2/monitor/system/status,
+ * /api/v2/monitor/user/banned[/select|/add_users|/clear_users|/clear_all|/check],
+ * /api/v2/monitor/system/external-resource/dynamic (push, 7.2.1+) and .../entry-list; pull feeds are
+ * downloaded from their resource URL (feed-fetch.ts).
  * Not modelled: other tables, address types other than ipmask/ipprefix (refused with -651),
  * transactions and every `?action=` (400), paging (start/count) and with_meta/datasource (ignored),
  * session login (/logincheck). One VDOM (`vdom` option, default root); any other ?vdom= gets 403, the
@@ -12,11 +15,16 @@
  *
  * Admin routes live outside /api/v2 on the same port and need no token; they answer only to trusted
  * sources (default loopback): GET /__emulator/state, GET|POST /__emulator/faults (JSON patch, merged),
- * POST /__emulator/reset (tables back to the seed, faults, counters and lock-outs cleared).
+ * POST /__emulator/reset (tables back to the seed, faults, counters and lock-outs cleared),
+ * GET /__emulator/blocked?ip=<ip>[&policy=<table>/<id>] (which enforced mechanisms match the IP now:
+ * enforcement.ts), POST /__emulator/external-resource/refresh {"name"?} (download pull feeds now; answers
+ * once done).
  *
  * Seed: built-in addresses `all` and `none` (0.0.0.0/32; ::/128 for IPv6), the configured groups holding
- * `none`, and per family one deny local-in policy (id 1) whose srcaddr are those groups. A state file, when
- * present, replaces the seed: after changing the groups, delete it or POST /__emulator/reset.
+ * `none`, the configured threat feeds, and one deny policy (id 1) whose srcaddr are those groups and
+ * feeds: per family in local-in-policy[6] (feeds there need 7.2.4+) or in firewall/policy (`denyPolicy`).
+ * A state file, when present, replaces the seed: after changing the groups, delete it or POST
+ * /__emulator/reset.
  *
  * Behaviours the reference marks UNCERTAIN, as switches (EmulatorOptions) with their defaults:
  * | behaviour                                   | switch                | default                          |
@@ -30,6 +38,10 @@
  * | DELETE on a table path                      | tableDelete           | 'reject' (405); or 'purge'       |
  * | ?access_token= accepted                     | restApiKeyUrlQuery    | false (as since 7.4.5)           |
  * | local-in `intf` as a [{name}] table         | intfAsList            | true from v7.4.2, else string    |
+ * | addrgrp6 member limit                       | group6MemberLimit     | groupMemberLimit                 |
+ * | feed entries per feed (before 7.4.4)        | feedEntryLimit        | 131072 ("128K")                  |
+ * | feed IP entries in all (7.4.4+)             | feedGlobalLimit       | 300000                           |
+ * | which feed limit applies                    | feedLimitScope        | 'global' from v7.4.4, 'per-feed' |
  * Fixed choices where the reference is silent or UNCERTAIN:
  * - unknown member or policy address: 500/-3 with cli_error "entry not found in datasource";
  *   a group nested into itself: 500/-651; POST of a member already present: 500/-5;
@@ -51,6 +63,8 @@ import { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Api } from './api';
 import { AuthGuard } from './auth';
+import { BlockedAnswer, PolicyTable, whoBlocks } from './enforcement';
+import { FeedPuller, RefreshOutcome } from './feed-fetch';
 import {
   FaultPatch,
   FaultSettings,
@@ -67,8 +81,10 @@ import { StateFile } from './persistence';
 import { Reply, json, notFoundPage, serviceUnavailablePage, tooManyRequestsPage } from './replies';
 import { EmulatorState } from './state';
 
-export type { EmulatorOptions } from './options';
+export type { EmulatorOptions, FeedSeed } from './options';
 export type { FaultSettings } from './faults';
+export type { BlockedAnswer, Mechanism, PolicyMatch, PolicyTable, Via } from './enforcement';
+export type { RefreshOutcome } from './feed-fetch';
 export { EmulatorState } from './state';
 
 export interface RunningEmulator {
@@ -80,6 +96,10 @@ export interface RunningEmulator {
   setFaults(f: Partial<FaultSettings>): void;
   /** Like POST /__emulator/reset. */
   reset(): void;
+  /** Like GET /__emulator/blocked; undefined for an invalid IP. */
+  blocked(ip: string, policy?: { table: PolicyTable; policyid: number }): BlockedAnswer | undefined;
+  /** Like POST /__emulator/external-resource/refresh: downloads the pull feeds (or one) now. */
+  refreshFeeds(name?: string): Promise<RefreshOutcome[]>;
   close(): Promise<void>;
 }
 
@@ -95,6 +115,7 @@ class Emulator {
   private readonly auth: AuthGuard;
   private readonly api: Api;
   private readonly stateFile?: StateFile;
+  private readonly puller: FeedPuller;
   private readonly server: http.Server;
   private faults: FaultSettings;
 
@@ -111,6 +132,7 @@ class Emulator {
       if (saved) this.state.restore(saved);
     }
     this.api = new Api(config, this.state, this.auth, () => this.stateFile?.scheduleSave());
+    this.puller = new FeedPuller(config, this.state, () => this.stateFile?.scheduleSave());
     const listener = (req: IncomingMessage, res: ServerResponse) => void this.onRequest(req, res);
     this.server = config.tls ? https.createServer({ ...config.tls }, listener) : http.createServer(listener);
   }
@@ -121,6 +143,7 @@ class Emulator {
       this.server.listen(this.config.port, this.config.host, () => resolve());
     });
     const { port } = this.server.address() as AddressInfo;
+    this.puller.start();
     return {
       url: `${this.config.tls ? 'https' : 'http'}://${urlHost(this.config.host)}:${port}`,
       port,
@@ -128,6 +151,8 @@ class Emulator {
       state: this.state,
       setFaults: (f) => this.setFaults(faultPatchSchema.parse(f)),
       reset: () => this.reset(),
+      blocked: (ip, policy) => whoBlocks(this.state, ip, policy),
+      refreshFeeds: (name) => this.refreshFeeds(name),
       close: () => this.close(),
     };
   }
@@ -140,7 +165,7 @@ class Emulator {
       const bodyText = await readBody(req);
       if (segments === undefined) return send(res, json(400, { error: 'malformed percent-encoding' }));
       if (bodyText === undefined) return send(res, json(413, { error: 'request body too large' }));
-      if (segments[0] === '__emulator') return send(res, this.admin(req, segments.slice(1), bodyText));
+      if (segments[0] === '__emulator') return send(res, await this.admin(req, segments.slice(1), query, bodyText));
       if (segments[0] !== 'api' || segments[1] !== 'v2') return send(res, notFoundPage());
       await this.serveApi(req, res, { segments: segments.slice(2), query, bodyText });
     } catch (err) {
@@ -189,9 +214,13 @@ class Emulator {
     }
   }
 
-  private admin(req: IncomingMessage, route: string[], bodyText: string): Reply {
+  private async admin(req: IncomingMessage, route: string[], query: URLSearchParams, bodyText: string): Promise<Reply> {
     if (!this.auth.isTrustedSource(req.socket.remoteAddress ?? '')) return json(403, { error: 'source not trusted' });
     switch (`${req.method} ${route.join('/')}`) {
+      case 'GET blocked':
+        return this.adminBlocked(query);
+      case 'POST external-resource/refresh':
+        return this.adminRefresh(bodyText);
       case 'GET state':
         return json(200, this.adminState());
       case 'GET faults':
@@ -206,14 +235,49 @@ class Emulator {
     }
   }
 
+  /** The tables (feed passwords redacted: the admin routes need no token), counters and faults. */
   private adminState(): unknown {
+    const snapshot = this.state.snapshot();
+    const feeds = snapshot.tables['external-resource']?.map((f) => ({ ...f, password: f.password === '' ? '' : '<redacted>' }));
     return {
       version: this.config.version,
       vdom: this.config.vdom,
-      ...this.state.snapshot(),
+      ...snapshot,
+      tables: { ...snapshot.tables, 'external-resource': feeds },
       counters: this.state.counters,
       faults: this.faults,
     };
+  }
+
+  private adminBlocked(query: URLSearchParams): Reply {
+    const policyParam = query.get('policy');
+    let policy: { table: PolicyTable; policyid: number } | undefined;
+    if (policyParam !== null) {
+      const m = /^(local-in-policy6?|policy)\/(\d+)$/.exec(policyParam);
+      if (!m) return json(400, { error: 'policy must look like local-in-policy/1, local-in-policy6/1 or policy/1' });
+      policy = { table: m[1] as PolicyTable, policyid: Number(m[2]) };
+    }
+    const answer = whoBlocks(this.state, query.get('ip') ?? '', policy);
+    return answer ? json(200, answer) : json(400, { error: 'ip must be an IPv4 or IPv6 address' });
+  }
+
+  private async adminRefresh(bodyText: string): Promise<Reply> {
+    let name: unknown;
+    try {
+      name = (JSON.parse(bodyText || '{}') as { name?: unknown }).name;
+    } catch {
+      return json(400, { error: 'body is not JSON' });
+    }
+    if (name !== undefined && typeof name !== 'string') return json(400, { error: 'name must be a string' });
+    if (name !== undefined && !this.puller.pullFeeds().includes(name)) {
+      return json(404, { error: 'no enabled pull feed (update-method feed) of that name' });
+    }
+    return json(200, { refreshed: await this.refreshFeeds(name) });
+  }
+
+  private refreshFeeds(name?: string): Promise<RefreshOutcome[]> {
+    const names = name === undefined ? this.puller.pullFeeds() : [name];
+    return Promise.all(names.map((n) => this.puller.refresh(n)));
   }
 
   private patchFaults(bodyText: string): Reply {
@@ -235,6 +299,7 @@ class Emulator {
 
   private reset(): void {
     this.state.reset();
+    this.puller.reset();
     this.auth.reset();
     this.faults = NO_FAULTS;
     this.stateFile?.scheduleSave();
@@ -245,6 +310,7 @@ class Emulator {
     // Hung requests and idle keep-alive sockets would otherwise hold close() open.
     this.server.closeAllConnections();
     await closed;
+    await this.puller.stop();
     await this.stateFile?.flush();
   }
 }

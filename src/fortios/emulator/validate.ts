@@ -26,10 +26,10 @@ const NAME_MAX = 79;
 const FORBIDDEN_NAME_CHARS = /["'<>]/;
 const CONTROL_CHARS = /\p{Cc}/u;
 
-/** Object names: 1–79 characters, none of `"'<>` (XSS filter) nor control characters. */
-export function validName(value: unknown): string {
+/** Object names: 1–79 characters (35 for some tables), none of `"'<>` (XSS filter) nor control characters. */
+export function validName(value: unknown, max = NAME_MAX): string {
   if (typeof value !== 'string' || value === '' || CONTROL_CHARS.test(value)) throw refuse(FortiErrorCode.InvalidValue);
-  if (value.length > NAME_MAX) throw refuse(FortiErrorCode.TooLong);
+  if (value.length > max) throw refuse(FortiErrorCode.TooLong);
   if (FORBIDDEN_NAME_CHARS.test(value)) throw refuse(FortiErrorCode.XssCharacters);
   return value;
 }
@@ -42,6 +42,14 @@ export function validText(value: unknown, max: number): string {
 
 export function validColor(value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 32) {
+    throw refuse(FortiErrorCode.InvalidValue);
+  }
+  return value;
+}
+
+/** An integer in [min, max]; out of range is -651 (the exact number is UNCERTAIN). */
+export function validInt(value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw refuse(FortiErrorCode.InvalidValue);
   }
   return value;
