@@ -2,3 +2,4 @@
 export { blockWorkflow } from './block';
 export { groupWorkflow } from './group';
 export { reconcileWorkflow } from './reconcile';
+export { allowlistWorkflow } from './allowlist';

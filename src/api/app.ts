@@ -5,10 +5,12 @@
  */
 import type { Client } from '@temporalio/client';
 import express from 'express';
+import { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
 import type { FortiOSClient } from '../fortios/client';
 import type { Logger } from '../logger';
+import { allowlistRouter } from './allowlist';
 import { blocksRouter } from './blocks';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
@@ -29,6 +31,8 @@ export interface ApiDeps {
   metrics?: ApiMetrics;
   /** Default: DEFAULT_LIMITS with WEBHOOK_RATE_LIMIT from the environment. */
   limits?: Partial<ApiLimits>;
+  /** Default: the `allowlist` workflow on the configured task queue, lifting blocks through `blocks`. */
+  allowlist?: AllowlistService;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -37,6 +41,10 @@ export function createApp(deps: ApiDeps): express.Express {
   const gate = new TemporalGate(deps.temporal, limits.temporalProbeMs, limits.temporalProbeCacheMs);
   metrics.watchBlocks(visibilityBlockCounter(deps.temporal, deps.config.targets, limits.temporalProbeMs));
   const openApi = openApiDocument();
+  const taskQueue = deps.config.temporal.taskQueue;
+  const allowlist =
+    deps.allowlist ??
+    new AllowlistService(deps.temporal, { taskQueue, blocks: deps.blocks, onCacheError: (err) => deps.logger.warn({ err }, 'allowlist not refreshed; using the last list read') });
 
   const app = express();
   app.disable('x-powered-by');
@@ -51,8 +59,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, gate, metrics, limits }));
-  app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, gate, limits }));
+  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, metrics, limits }));
+  app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, limits }));
+  app.use(allowlistRouter({ config: deps.config, allowlist, gate, limits }));
 
   app.use(notFound);
   app.use(errorHandler);

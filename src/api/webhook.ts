@@ -8,13 +8,15 @@
 import express, { Request, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { AdsParseError, parseAdsBody } from '../ads/parse';
+import { coveringEntry } from '../allowlist/cache';
+import type { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { unauthorized, webhookAuthentic } from './auth';
 import { requestLog } from './context';
 import { ApiError } from './errors';
-import { EventResult, executeIntake, planIntake } from './intake';
+import { applyAllowlist, EventResult, executeIntake, planIntake } from './intake';
 import type { ApiLimits } from './limits';
 import type { ApiMetrics } from './metrics';
 import type { TemporalGate } from './temporal-gate';
@@ -22,6 +24,7 @@ import type { TemporalGate } from './temporal-gate';
 export interface WebhookDeps {
   config: Config;
   blocks: BlockService;
+  allowlist: AllowlistService;
   gate: TemporalGate;
   metrics: ApiMetrics;
   limits: ApiLimits;
@@ -56,7 +59,11 @@ export function webhookRouter(d: WebhookDeps): Router {
     }
     const { events, errors } = parseBody(decodeBody(req, raw), d.limits.maxEvents);
     const plan = planIntake(events, d.blocks, d.config.intake);
-    if (plan.jobs.length > 0) await d.gate.ensure(); // 503 now, before the first block is started
+    if (plan.jobs.length > 0) {
+      await d.gate.ensure(); // 503 now, before the first block is started
+      const entries = await d.allowlist.cache.entries();
+      if (entries.length) applyAllowlist(plan, (ip) => coveringEntry(ip, entries));
+    }
     const results = await executeIntake(plan, d.blocks, d.limits.blockConcurrency);
     report(requestLog(res), d.metrics, results, errors);
     res.status(200).json(reply(results, errors));
