@@ -3,3 +3,4 @@ export { blockWorkflow } from './block';
 export { groupWorkflow } from './group';
 export { reconcileWorkflow } from './reconcile';
 export { allowlistWorkflow } from './allowlist';
+export { notifyWorkflow } from './notify';

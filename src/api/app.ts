@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import express from 'express';
 import { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
+import { Notifications } from '../notify/durable';
 import type { Config } from '../config';
 import type { FortiOSClient } from '../fortios/client';
 import type { Logger } from '../logger';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   limits?: Partial<ApiLimits>;
   /** Default: the `allowlist` workflow on the configured task queue, lifting blocks through `blocks`. */
   allowlist?: AllowlistService;
+  /** Default: per config.notify, as notifyWorkflows on the configured task queue. */
+  notifications?: Notifications;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -45,6 +48,7 @@ export function createApp(deps: ApiDeps): express.Express {
   const allowlist =
     deps.allowlist ??
     new AllowlistService(deps.temporal, { taskQueue, blocks: deps.blocks, onCacheError: (err) => deps.logger.warn({ err }, 'allowlist not refreshed; using the last list read') });
+  const notifications = deps.notifications ?? new Notifications(deps.temporal, taskQueue, deps.config.notify);
 
   const app = express();
   app.disable('x-powered-by');
@@ -59,7 +63,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, metrics, limits }));
+  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, notifications, gate, metrics, limits }));
   app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, limits }));
   app.use(allowlistRouter({ config: deps.config, allowlist, gate, limits }));
 
