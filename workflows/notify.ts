@@ -16,7 +16,7 @@
 import { ActivityFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import * as wf from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities/notify';
-import type { NotifyEvent, NotifyKind } from '../src/notify/events';
+import type { NotifyEvent, NotifyInput, NotifyKind } from '../src/notify/events';
 
 /**
  * Unlimited attempts (no maximumAttempts: a sink that is down for hours still gets every notification once it
@@ -31,9 +31,6 @@ const sinks = wf.proxyActivities<NotifyActivities>({
 });
 
 export const notifyWorkflowId = (eventId: string): string => `notify:${eventId}`;
-
-/** A notification as the caller describes it; `id` and `at` are filled in (deterministically) when absent. */
-export type NotifyInput = Omit<NotifyEvent, 'id' | 'at'> & Partial<Pick<NotifyEvent, 'id' | 'at'>>;
 
 function complete(input: NotifyInput): NotifyEvent {
   const info = wf.workflowInfo();

@@ -80,6 +80,7 @@ export function describeEntry(e: AllowEntry): string {
   return `runtime allowlist entry ${e.cidr} (${e.reason}; by ${e.actor}; ${e.expiresAt ? `until ${e.expiresAt}` : 'until removed'})`;
 }
 
-function isNotRunning(err: unknown): boolean {
+/** The allowlist workflow was never started (nothing was ever allowlisted) or is gone. */
+export function isNotRunning(err: unknown): boolean {
   return err instanceof WorkflowNotFoundError || /not found|already completed/i.test((err as Error)?.message ?? '');
 }

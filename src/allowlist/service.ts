@@ -17,7 +17,7 @@ import {
   ALLOWLIST_WORKFLOW_ID,
   removeAllowUpdate,
 } from '../../workflows/allowlist';
-import { AllowlistCache } from './cache';
+import { AllowlistCache, isNotRunning } from './cache';
 
 export type AllowlistErrorCode = 'invalid' | 'refused';
 
@@ -142,8 +142,4 @@ export class AllowlistService {
 function refusal(err: unknown): Error {
   if (err instanceof WorkflowUpdateFailedError) return new AllowlistError('refused', (err.cause as Error | undefined)?.message ?? err.message);
   return err as Error;
-}
-
-function isNotRunning(err: unknown): boolean {
-  return /not found|already completed/i.test((err as Error)?.message ?? '') || (err as Error)?.name === 'WorkflowNotFoundError';
 }

@@ -7,9 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { notifyWorkflow } from '../../workflows/notify';
 import { notifyWorkflowId } from '../../workflows/notify';
-import { NOTIFY_DISABLED, NotifyConfig, NotifyEvent } from './events';
-
-export type NotificationInput = Omit<NotifyEvent, 'id' | 'at'> & Partial<Pick<NotifyEvent, 'id' | 'at'>>;
+import { NOTIFY_DISABLED, NotifyConfig, NotifyEvent, NotifyInput } from './events';
 
 export class Notifications {
   private readonly config: NotifyConfig;
@@ -27,7 +25,7 @@ export class Notifications {
   }
 
   /** Starts the delivery (returns once Temporal has it, not once it is delivered); undefined when not wanted. */
-  async send(input: NotificationInput): Promise<NotifyEvent | undefined> {
+  async send(input: NotifyInput): Promise<NotifyEvent | undefined> {
     if (!this.wants(input.kind)) return undefined;
     const event: NotifyEvent = { ...input, id: input.id ?? randomUUID(), at: input.at ?? new Date().toISOString() };
     try {

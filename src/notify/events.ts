@@ -30,6 +30,9 @@ export interface NotifyEvent {
   details?: Record<string, unknown>;
 }
 
+/** A notification as its sender describes it; `id` and `at` are filled in when absent. */
+export type NotifyInput = Omit<NotifyEvent, 'id' | 'at'> & Partial<Pick<NotifyEvent, 'id' | 'at'>>;
+
 export interface NotifyWebhookSink {
   url: string;
   /** Signs every request: `X-ADS-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`. */

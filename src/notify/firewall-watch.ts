@@ -4,7 +4,7 @@
  * for NOTIFY_FIREWALL_FAILING_AFTER since its first failure, then `firewall-recovered` at its next success.
  * A target that fails briefly (a retry fixes it) is never reported.
  */
-import type { NotificationInput } from './durable';
+import type { NotifyInput } from './events';
 
 interface TargetState {
   firstFailureMs?: number;
@@ -15,7 +15,7 @@ interface TargetState {
 
 export interface FirewallWatchOptions {
   afterMs: number;
-  report(n: NotificationInput): Promise<unknown>;
+  report(n: NotifyInput): Promise<unknown>;
   /** Errors of `report` (Temporal unreachable...): logged by the caller; the watch tries again at the next check. */
   onReportError?(err: unknown): void;
   now?: () => number;
@@ -73,7 +73,7 @@ export class FirewallFailureWatch {
     );
   }
 
-  private async emit(n: NotificationInput, onFailure?: () => void): Promise<void> {
+  private async emit(n: NotifyInput, onFailure?: () => void): Promise<void> {
     try {
       await this.o.report(n);
     } catch (err) {
