@@ -8,7 +8,8 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSy
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { formatDuration, parseDuration } from './duration';
+import { NOTIFY_DISABLED, NOTIFY_KINDS, NotifyConfig, NotifyKind } from './notify/events';
 import { assertValidIpPolicy, DEFAULT_IP_POLICY, IpPolicy, parseCidrList } from './policy/ip-policy';
 import { DEFAULT_INTAKE_POLICY, IntakePolicy, validateIntakePolicy } from './ads/decision';
 import { parsePriority } from './ads/event';
@@ -66,6 +67,8 @@ export interface Config {
   ipPolicy: IpPolicy;
   reconcileEveryMs: number;
   logLevel: string;
+  /** Outbound notifications (NOTIFY_*); absent or `kinds: []` = off. */
+  notify?: NotifyConfig;
 }
 
 export class ConfigError extends Error {
@@ -153,7 +156,10 @@ const targetFileSchema = z.object({
     .array(
       z.object({
         name: z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'letters, digits, _ . - (at most 40)'),
-        url: z.string().url().optional(),
+        url: z
+          .string()
+          .refine((u) => !firewallUrlProblem(u), { error: (iss) => firewallUrlProblem(String(iss.input)) ?? 'not a URL' })
+          .optional(),
         token: z.string().optional(),
         tokenFile: z.string().optional(),
         vdom: z.string().default('root'),
@@ -172,27 +178,64 @@ const targetFileSchema = z.object({
     .min(1),
 });
 
-/** Secrets kept in DATA_DIR/secrets.json (mode 0600): generated once, reused on every start. */
-function loadSecrets(dataDir: string, wanted: string[]): { values: Record<string, string>; generated: string[] } {
+/**
+ * Secrets kept in DATA_DIR/secrets.json (mode 0600): generated once, reused on every start. Generated values
+ * are only kept in memory here; `save` writes them once the whole configuration is valid, so a start-up that
+ * fails leaves no file behind.
+ */
+function loadSecrets(r: Reader, dataDir: string, wanted: string[]): { values: Record<string, string>; generated: string[]; save(): void } {
   const file = path.join(dataDir, 'secrets.json');
-  const values: Record<string, string> = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  let values: Record<string, string> = {};
+  try {
+    if (existsSync(file)) values = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    r.problems.push(`DATA_DIR: cannot read ${file}: ${(err as Error).message}`);
+  }
   const generated = wanted.filter((k) => !values[k]);
   for (const k of generated) values[k] = randomBytes(24).toString('base64url');
-  if (generated.length > 0) {
+  const save = () => {
+    if (generated.length === 0) return;
     mkdirSync(dataDir, { recursive: true });
     writeFileSync(file, JSON.stringify(values, null, 2), { mode: 0o600 });
+  };
+  return { values, generated, save };
+}
+
+/** "cannot read" with the reason in words (ENOENT → no such file), never a bare error code. */
+function fileProblem(file: string): string | undefined {
+  try {
+    readFileSync(file);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    return `cannot read ${file} (${why})`;
   }
-  return { values, generated };
+}
+
+/**
+ * A firewall's REST base: http(s)://host[:port] and nothing else (the FortiOS client refuses a path, query
+ * or credentials). Returns the problem in words, or undefined.
+ */
+export function firewallUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `${JSON.stringify(text)} is not a URL: expected https://<address or name>[:port], e.g. https://192.0.2.1 or https://fw:10443`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `${JSON.stringify(text)}: expected an https:// (or http://) URL, not ${url.protocol}`;
+  if (url.username || url.password) return `${JSON.stringify(text)}: credentials do not belong in the URL (use the token)`;
+  if (url.pathname !== '/' || url.search || url.hash) return `${JSON.stringify(text)}: give only scheme, host and port (no path such as /api/v2)`;
+  return undefined;
 }
 
 function secretFrom(r: Reader, name: string, stored: Record<string, string>): string {
   const file = r.opt(`${name}_FILE`);
   if (file) {
-    try {
-      return readFileSync(file, 'utf8').trim();
-    } catch {
-      r.problems.push(`${name}_FILE: cannot read ${file}`);
-    }
+    const problem = fileProblem(file);
+    if (!problem) return readFileSync(file, 'utf8').trim();
+    r.problems.push(`${name}_FILE: ${problem}`);
   }
   return r.opt(name) ?? stored[name];
 }
@@ -207,7 +250,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const r = new Reader(env);
   const dataDir = path.resolve(r.str('DATA_DIR', './data'));
   const secretNames = ['WEBHOOK_SECRET', 'API_READ_TOKEN', 'API_WRITE_TOKEN', 'FORTIOS_EMULATOR_TOKEN'];
-  const { values: stored, generated } = loadSecrets(dataDir, secretNames.filter((n) => !r.opt(n) && !r.opt(`${n}_FILE`)));
+  const secrets = loadSecrets(r, dataDir, secretNames.filter((n) => !r.opt(n) && !r.opt(`${n}_FILE`)));
+  const stored = secrets.values;
 
   const emulator = {
     port: r.int('FORTIOS_EMULATOR_PORT', 8443, 0, 65535),
@@ -258,7 +302,9 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (plaintext) r.problems.push(plaintext);
   const factor = r.num('ESCALATION_FACTOR', 1, 1);
   if (factor > 1) config.block.escalation = { factor, maxTtlMs: r.duration('ESCALATION_MAX_TTL', '7d') };
-  if (config.block.ttlMs > config.block.maxTtlMs) r.problems.push('BLOCK_TTL: longer than BLOCK_MAX_TTL');
+  if (config.block.ttlMs > config.block.maxTtlMs) {
+    r.problems.push(`BLOCK_TTL: ${formatDuration(config.block.ttlMs)} is longer than BLOCK_MAX_TTL (${formatDuration(config.block.maxTtlMs)})`);
+  }
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(config.logLevel)) {
     r.problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected debug, info, warn or error`);
   }
@@ -281,15 +327,47 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   config.ipPolicy.maxPrefixV6 = r.int('MAX_PREFIX_V6', config.ipPolicy.maxPrefixV6, 16, 128);
 
   r.check('BLOCK_SOURCE_METHODS', () => validateIntakePolicy(config.intake));
-  r.check('ALLOWLIST / MAX_PREFIX_*', () => assertValidIpPolicy(config.ipPolicy));
+  r.check('ALLOWLIST / MAX_PREFIX_V4 / MAX_PREFIX_V6', () => assertValidIpPolicy(config.ipPolicy));
   config.targets = readTargets(r, emulator);
   // Never block the firewalls themselves: their management addresses join the allowlist.
   for (const t of config.targets) {
-    const host = t.url ? new URL(t.url).hostname.replace(/^\[|\]$/g, '') : undefined;
+    const host = t.url && !firewallUrlProblem(t.url) ? new URL(t.url).hostname.replace(/^\[|\]$/g, '') : undefined;
     if (host && /^[0-9a-f.:]+$/i.test(host)) config.ipPolicy.allowlist = [...config.ipPolicy.allowlist, host];
   }
+  config.notify = readNotifyConfig(r, secretFrom(r, 'NOTIFY_WEBHOOK_SECRET', {}));
   if (r.problems.length) throw new ConfigError(r.problems);
-  return { config, generatedSecrets: generated.filter((n) => n !== 'FORTIOS_EMULATOR_TOKEN') };
+  // Only a configuration that starts gets its generated secrets written.
+  secrets.save();
+  return { config, generatedSecrets: secrets.generated.filter((n) => n !== 'FORTIOS_EMULATOR_TOKEN') };
+}
+
+/** NOTIFY_*: an outbound webhook and/or syslog, which kinds, and when a failing firewall is worth a word. */
+function readNotifyConfig(r: Reader, webhookSecret: string | undefined): NotifyConfig {
+  const notify: NotifyConfig = { ...NOTIFY_DISABLED, kinds: [], firewallFailingAfterMs: r.duration('NOTIFY_FIREWALL_FAILING_AFTER', '2m') };
+  const url = r.opt('NOTIFY_WEBHOOK_URL');
+  if (url) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      r.problems.push(`NOTIFY_WEBHOOK_URL: ${JSON.stringify(url)} is not a URL: expected e.g. https://hooks.example.net/ads`);
+    }
+    if (parsed && parsed.protocol !== 'https:' && parsed.protocol !== 'http:') r.problems.push(`NOTIFY_WEBHOOK_URL: expected an https:// (or http://) URL, not ${parsed.protocol}`);
+    if (!webhookSecret) r.problems.push('NOTIFY_WEBHOOK_SECRET: required when NOTIFY_WEBHOOK_URL is set (every notification is signed with it)');
+    if (parsed && webhookSecret) notify.webhook = { url, secret: webhookSecret };
+  }
+  const syslog = r.opt('NOTIFY_SYSLOG');
+  if (syslog) {
+    const m = /^(udp|tcp):\/\/(\[[0-9a-f:.]+\]|[^:/\s]+)(?::(\d{1,5}))?\/?$/i.exec(syslog);
+    const port = m ? Number(m[3] ?? 514) : NaN;
+    if (!m || port < 1 || port > 65535) r.problems.push(`NOTIFY_SYSLOG: ${JSON.stringify(syslog)}: expected udp://host:port or tcp://host:port, e.g. udp://192.0.2.10:514`);
+    else notify.syslog = { protocol: m[1].toLowerCase() as 'udp' | 'tcp', host: m[2].replace(/^\[|\]$/g, ''), port };
+  }
+  const wanted = r.list('NOTIFY_EVENTS').map((k) => k.toLowerCase());
+  const unknown = wanted.filter((k) => !(NOTIFY_KINDS as readonly string[]).includes(k));
+  if (unknown.length) r.problems.push(`NOTIFY_EVENTS: unknown kind ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected some of ${NOTIFY_KINDS.join(', ')}`);
+  if (notify.webhook || notify.syslog) notify.kinds = wanted.length ? (NOTIFY_KINDS.filter((k) => wanted.includes(k)) as NotifyKind[]) : [...NOTIFY_KINDS];
+  return notify;
 }
 
 /** API_TLS_*: both files or neither, each readable; the client CA only with a certificate. */
@@ -320,8 +398,17 @@ function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {
   const file = r.opt('TARGETS_FILE');
   if (file) {
     try {
+      const problem = fileProblem(file);
+      if (problem) throw new Error(problem);
       const text = readFileSync(file, 'utf8');
       const parsed = targetFileSchema.parse(file.endsWith('.json') ? JSON.parse(text) : parseYaml(text));
+      const unreadable = parsed.targets.flatMap((t) =>
+        [['tokenFile', t.tokenFile], ['caFile', t.caFile]].flatMap(([key, f]) => {
+          const problem = f ? fileProblem(f) : undefined;
+          return problem ? [`target ${t.name}: ${key}: ${problem}`] : [];
+        }),
+      );
+      if (unreadable.length) throw new Error(unreadable.join('; '));
       const targets = parsed.targets.map((t) => ({
         name: t.name,
         url: t.url,
@@ -344,7 +431,11 @@ function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {
     }
   }
   const url = r.opt('FORTIGATE_URL');
-  if (url) r.check('FORTIGATE_URL', () => void new URL(url));
+  const urlProblem = url ? firewallUrlProblem(url) : undefined;
+  if (urlProblem) r.problems.push(`FORTIGATE_URL: ${urlProblem}`);
+  const caFile = r.opt('FORTIGATE_CA_FILE');
+  const caProblem = caFile ? fileProblem(caFile) : undefined;
+  if (caProblem) r.problems.push(`FORTIGATE_CA_FILE: ${caProblem}; give the PEM file of the CA that signed the firewall's certificate`);
   const token = secretFrom(r, 'FORTIGATE_TOKEN', {}) ?? '';
   if (url && !token) r.problems.push('FORTIGATE_TOKEN: required when FORTIGATE_URL is set');
   const enforcement = r.str('FORTIGATE_ENFORCEMENT', 'address-group') as EnforcementKind;
@@ -363,7 +454,7 @@ function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {
       capacity: r.int('FORTIGATE_GROUP_CAPACITY', 600, 2, 100_000),
       feed,
       feedCapacity: r.int('FORTIGATE_FEED_CAPACITY', DEFAULT_FEED_CAPACITY, 1, 300_000),
-      caFile: r.opt('FORTIGATE_CA_FILE'),
+      caFile,
       tlsInsecure: r.bool('FORTIGATE_TLS_INSECURE', false),
     },
   ];

@@ -15,6 +15,8 @@ import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
 import { recordFirewallCall } from './api/metrics';
+import { Notifications } from './notify/durable';
+import { FirewallFailureWatch } from './notify/firewall-watch';
 
 type Stop = () => Promise<unknown>;
 
@@ -48,9 +50,19 @@ async function main(): Promise<void> {
   await bootstrapTemporal(client, config, { registerAttributes: !temporal.dev, reconcileEvery: config.reconcileEveryMs });
 
   const firewalls = createFirewallClients(config.targets);
-  stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall }));
+  const notifications = new Notifications(client, config.temporal.taskQueue, config.notify);
+  const watch = createFirewallWatch(config, notifications, logger);
+  if (watch) stops.push(async () => watch.stop());
+  stops.push(
+    await runWorker(config, client, temporal.address, firewalls, {
+      onFirewallCall: (target, op, ms, error) => {
+        recordFirewallCall(target, op, ms, error);
+        watch?.observe(target, op, ms, error);
+      },
+    }),
+  );
 
-  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
+  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger, notifications });
   stops.push(() => api.close());
 
   logger.info(
@@ -64,6 +76,16 @@ async function main(): Promise<void> {
     'ads-mitigator is up',
   );
   printBanner(config, api.url, temporal.dev, emulator, generatedSecrets);
+}
+
+/** Reports a firewall that keeps failing (NOTIFY_FIREWALL_FAILING_AFTER), when that kind is wanted. */
+function createFirewallWatch(config: Config, notifications: Notifications, logger: Logger): FirewallFailureWatch | undefined {
+  if (!notifications.wants('firewall-failing') && !notifications.wants('firewall-recovered')) return undefined;
+  return new FirewallFailureWatch({
+    afterMs: config.notify!.firewallFailingAfterMs,
+    report: (n) => notifications.send(n),
+    onReportError: (err) => logger.warn({ err }, 'firewall-failing notification not started; retrying at the next check'),
+  });
 }
 
 async function startTemporal(config: Config, logger: Logger, stops: Stop[]): Promise<{ address: string; dev?: RunningDevServer }> {

@@ -1,5 +1,5 @@
 /** Configuration: defaults, one message per bad value, generated secrets that persist, targets files. */
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
@@ -14,7 +14,7 @@ test('embedded defaults: emulator target, 6h TTL, medium threshold, generated se
   expect(config.block.ttlMs).toBe(6 * 3_600_000);
   expect(config.intake.minPriority).toBe('medium');
   expect(config.targets).toEqual([
-    expect.objectContaining({ name: 'fortigate', url: undefined, token: config.emulator.token, groups: { ipv4: 'ads-blocked', ipv6: 'ads-blocked6' }, capacity: 600 }),
+    expect.objectContaining({ name: 'fortigate', url: undefined, token: config.emulator.token, groups: { ipv4: ['ads-blocked'], ipv6: ['ads-blocked6'] }, capacity: 600, enforcement: 'address-group' }),
   ]);
   expect(generatedSecrets.sort()).toEqual(['API_READ_TOKEN', 'API_WRITE_TOKEN', 'WEBHOOK_SECRET']);
   const file = path.join(dir, 'secrets.json');
@@ -54,12 +54,23 @@ test('a real FortiGate: its address joins the allowlist; a secret can come from 
 test('TARGETS_FILE (YAML) describes several firewalls; a bad one names the field', () => {
   const dir = tmp();
   const file = path.join(dir, 'targets.yaml');
-  writeFileSync(file, 'targets:\n  - { name: edge-a, url: "https://192.0.2.1", token: a }\n  - { name: edge-b, url: "https://192.0.2.2", token: b, group: g2, capacity: 300 }\n');
+  writeFileSync(
+    file,
+    'targets:\n  - { name: edge-a, url: "https://192.0.2.1", token: a }\n  - { name: edge-b, url: "https://192.0.2.2", token: b, group: g2, capacity: 300 }\n' +
+      '  - { name: edge-c, url: "https://192.0.2.3", token: c, groups: [s1, s2] }\n  - { name: edge-d, url: "https://192.0.2.4", token: d, enforcement: threat-feed, feed: ads-feed }\n',
+  );
   const { config } = loadConfig({ DATA_DIR: dir, TARGETS_FILE: file });
-  expect(config.targets.map((t) => [t.name, t.groups.ipv4, t.capacity])).toEqual([
-    ['edge-a', 'ads-blocked', 600],
-    ['edge-b', 'g2', 300],
+  expect(config.targets.map((t) => [t.name, t.enforcement, t.groups.ipv4, t.capacity, t.feed])).toEqual([
+    ['edge-a', 'address-group', ['ads-blocked'], 600, undefined],
+    ['edge-b', 'address-group', ['g2'], 300, undefined],
+    ['edge-c', 'address-group', ['s1', 's2'], 600, undefined],
+    ['edge-d', 'threat-feed', ['ads-blocked'], 600, 'ads-feed'],
   ]);
+  writeFileSync(file, 'targets:\n  - { name: x, url: "https://192.0.2.1", token: a, enforcement: threat-feed }\n');
+  expect(() => loadConfig({ DATA_DIR: dir, TARGETS_FILE: file })).toThrow(/threat-feed.*feed/s);
+  expect(loadConfig({ DATA_DIR: dir, FORTIGATE_GROUP: 'a, b,c' }).config.targets[0].groups.ipv4).toEqual(['a', 'b', 'c']);
+  expect(() => loadConfig({ DATA_DIR: dir, FORTIGATE_ENFORCEMENT: 'threat-feed' })).toThrow(/FORTIGATE_FEED: required/);
+  expect(() => loadConfig({ DATA_DIR: dir, FORTIGATE_ENFORCEMENT: 'nftables' })).toThrow(/FORTIGATE_ENFORCEMENT="nftables"/);
   writeFileSync(file, 'targets:\n  - { name: "bad name!", url: "https://192.0.2.1" }\n');
   expect(() => loadConfig({ DATA_DIR: dir, TARGETS_FILE: file })).toThrow(/TARGETS_FILE.*name/s);
 });
@@ -92,4 +103,84 @@ test('API TLS: certificate and key together, readable; plain HTTP off loopback o
   expect(problems({ API_TLS_CERT: cert, API_TLS_KEY: path.join(dir, 'missing.key') })).toEqual([`API_TLS_KEY: cannot read ${path.join(dir, 'missing.key')}`]);
   expect(problems({ WEBHOOK_ALLOW_BEARER: 'nope' })).toEqual([expect.stringMatching(/^WEBHOOK_ALLOW_BEARER=/)]);
   expect(loadConfig({ DATA_DIR: dir, WEBHOOK_ALLOW_BEARER: 'false', WEBHOOK_ALLOW_UNTIMED_SIGNATURE: 'true' }).config.api).toMatchObject({ webhookAllowBearer: false, webhookAllowUntimedSignature: true });
+});
+
+describe('start-up messages say what the operator typed (issue 14.6)', () => {
+  const problemsOf = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems.join('\n');
+      throw err;
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  test('a FORTIGATE_URL that is not a URL, or has a path, says what is expected', () => {
+    const bad = problemsOf({ DATA_DIR: tmp(), FORTIGATE_URL: 'not-a-url', FORTIGATE_TOKEN: 't' });
+    expect(bad).toMatch(/^FORTIGATE_URL: "not-a-url" is not a URL: expected https:\/\/<address or name>\[:port\], e\.g\. https:\/\/192\.0\.2\.1/m);
+    expect(bad).not.toMatch(/^Invalid URL$/m);
+    expect(problemsOf({ DATA_DIR: tmp(), FORTIGATE_URL: 'https://192.0.2.1/api/v2', FORTIGATE_TOKEN: 't' })).toMatch(/FORTIGATE_URL: .*no path/);
+    expect(problemsOf({ DATA_DIR: tmp(), FORTIGATE_URL: 'ftp://192.0.2.1', FORTIGATE_TOKEN: 't' })).toMatch(/FORTIGATE_URL: .*https:\/\//);
+  });
+
+  test('a missing FORTIGATE_CA_FILE (or TARGETS_FILE caFile) is named in words, not as a raw ENOENT', () => {
+    const missing = path.join(tmp(), 'nope.pem');
+    const bad = problemsOf({ DATA_DIR: tmp(), FORTIGATE_URL: 'https://192.0.2.1', FORTIGATE_TOKEN: 't', FORTIGATE_CA_FILE: missing });
+    expect(bad).toContain(`FORTIGATE_CA_FILE: cannot read ${missing} (no such file)`);
+    expect(bad).not.toContain('ENOENT');
+    const dir = tmp();
+    const file = path.join(dir, 'targets.yaml');
+    writeFileSync(file, `targets:\n  - { name: a, url: "https://192.0.2.1", token: x, caFile: ${missing} }\n`);
+    const fromFile = problemsOf({ DATA_DIR: dir, TARGETS_FILE: file });
+    expect(fromFile).toContain(`target a: caFile: cannot read ${missing} (no such file)`);
+    expect(fromFile).not.toContain('ENOENT');
+  });
+
+  test('secrets.json is written only when the configuration is valid', () => {
+    const dir = tmp();
+    expect(() => loadConfig({ DATA_DIR: dir, API_PORT: 'eighty' })).toThrow(ConfigError);
+    expect(existsSync(path.join(dir, 'secrets.json'))).toBe(false);
+    loadConfig({ DATA_DIR: dir });
+    expect(existsSync(path.join(dir, 'secrets.json'))).toBe(true);
+  });
+
+  test('durations are shown as durations', () => {
+    expect(problemsOf({ DATA_DIR: tmp(), BLOCK_TTL: '40d' })).toContain('BLOCK_TTL: 40d is longer than BLOCK_MAX_TTL (30d)');
+  });
+});
+
+describe('NOTIFY_*', () => {
+  test('off by default; a webhook and syslog with the kinds wanted', () => {
+    expect(loadConfig({ DATA_DIR: tmp() }).config.notify).toMatchObject({ kinds: [], firewallFailingAfterMs: 120_000 });
+    const { config } = loadConfig({
+      DATA_DIR: tmp(),
+      NOTIFY_WEBHOOK_URL: 'https://hooks.example.net/ads',
+      NOTIFY_WEBHOOK_SECRET: 's3cret',
+      NOTIFY_SYSLOG: 'tcp://[2001:db8::5]:6514',
+      NOTIFY_EVENTS: 'unblock, block,EVICTION',
+      NOTIFY_FIREWALL_FAILING_AFTER: '30s',
+    });
+    expect(config.notify).toEqual({
+      kinds: ['block', 'unblock', 'eviction'],
+      webhook: { url: 'https://hooks.example.net/ads', secret: 's3cret' },
+      syslog: { protocol: 'tcp', host: '2001:db8::5', port: 6514 },
+      firewallFailingAfterMs: 30_000,
+    });
+    expect(loadConfig({ DATA_DIR: tmp(), NOTIFY_SYSLOG: 'udp://127.0.0.1' }).config.notify).toMatchObject({ syslog: { protocol: 'udp', port: 514 }, kinds: expect.arrayContaining(['firewall-failing', 'rejected']) });
+  });
+
+  test('each bad value is named', () => {
+    const problems = (() => {
+      try {
+        loadConfig({ DATA_DIR: tmp(), NOTIFY_WEBHOOK_URL: 'hooks', NOTIFY_SYSLOG: 'syslog.example:514', NOTIFY_EVENTS: 'block,unblok', NOTIFY_FIREWALL_FAILING_AFTER: '5' });
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    })();
+    for (const text of ['NOTIFY_WEBHOOK_URL: "hooks" is not a URL', 'NOTIFY_WEBHOOK_SECRET: required', 'NOTIFY_SYSLOG: "syslog.example:514": expected udp://host:port', 'NOTIFY_EVENTS: unknown kind "unblok"', 'NOTIFY_FIREWALL_FAILING_AFTER']) {
+      expect(problems).toContain(text);
+    }
+  });
 });

@@ -16,6 +16,8 @@ import * as wf from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import { checkIp, RESERVED_ONLY_POLICY } from '../src/policy/ip-policy';
 import { local } from './activity-options';
+import { Notifier } from './notify';
+import type { NotifyKind } from '../src/notify/events';
 import {
   accepts,
   extend,
@@ -67,9 +69,12 @@ class Block {
   /** Set by every message, so the main loop re-evaluates (and checks the per-run message budget). */
   private wake = false;
   private messages = 0;
+  /** Block, extend and end notifications (off unless NOTIFY_* configured a sink: then nothing is scheduled). */
+  private readonly notifier: Notifier;
 
   constructor(private readonly input: BlockInput) {
     this.s = input.carried ? { ...input.carried } : freshCarry(input, Date.now());
+    this.notifier = new Notifier(input.notify ?? []);
     this.registerHandlers();
   }
 
@@ -86,6 +91,7 @@ class Block {
         }
       }
       this.publish();
+      await this.notifier.beforeEnd();
       return this.status();
     } catch (err) {
       if (wf.isCancellation(err)) {
@@ -97,6 +103,7 @@ class Block {
             await this.releasing();
           }
           this.publish();
+          await this.notifier.beforeEnd();
         });
       }
       throw err;
@@ -190,6 +197,7 @@ class Block {
       if (this.s.state === 'pending') {
         this.s.state = 'active';
         this.s.blockedAtMs = Date.now();
+        this.tell('block');
       }
     } else {
       this.end(this.s.evicted ? 'evicted' : this.s.cancelledBy ? 'cancelled' : 'expired');
@@ -201,9 +209,28 @@ class Block {
     this.s.asked = undefined;
     this.s.endedAtMs = Date.now();
     if (error) this.s.lastError = error;
+    const kind = ({ cancelled: 'unblock', expired: 'expiry', evicted: 'eviction' } as Partial<Record<BlockCarry['state'], NotifyKind>>)[state];
+    if (kind) this.tell(kind);
+  }
+
+  private tell(kind: NotifyKind, actor?: string): void {
+    const s = this.s;
+    const why = kind === 'eviction' ? s.evicted : kind === 'unblock' ? s.cancelledBy?.reason : this.input.reason;
+    this.notifier.notify({
+      kind,
+      ip: this.input.ip,
+      target: this.input.target,
+      state: s.state,
+      expiresAt: iso(s.expiresAtMs),
+      reason: why,
+      actor: actor ?? (kind === 'unblock' ? s.cancelledBy?.actor : this.input.actor),
+      workflowId: this.info.workflowId,
+      summary: `${kind}: ${this.input.ip} on ${this.input.target}${kind === 'block' || kind === 'extend' ? ` until ${iso(s.expiresAtMs)}` : ''}${why ? ` — ${why}` : ''}`,
+    });
   }
 
   private async continueAsNew(): Promise<never> {
+    await this.notifier.beforeEnd();
     await wf.condition(wf.allHandlersFinished);
     return wf.continueAsNew<typeof ipBlock>({ ...this.input, event: undefined, carried: { ...this.s } });
   }
@@ -225,7 +252,7 @@ class Block {
       },
     });
     wf.setHandler(extendSignal, counted((req) => void (extendProblem(this.s, this.input, req, Date.now()) ? undefined : extend(this.s, req, Date.now()))));
-    wf.setHandler(extendUpdate, counted((req: ExtendRequest) => (extend(this.s, req, Date.now()), this.status())), {
+    wf.setHandler(extendUpdate, counted((req: ExtendRequest) => (extend(this.s, req, Date.now()), this.tell('extend', req.actor), this.status())), {
       validator: (req) => {
         const problem = extendProblem(this.s, this.input, req, Date.now());
         if (problem) throw new Error(problem);

@@ -5,3 +5,5 @@ export { reconcileTarget } from './reconcile';
 export { blockWorkflow } from './legacy/block';
 export { groupWorkflow } from './legacy/group';
 export { reconcileWorkflow } from './legacy/reconcile';
+export { allowlistWorkflow } from './allowlist';
+export { notifyWorkflow } from './notify';

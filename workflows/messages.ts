@@ -10,6 +10,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { NotifyKind } from '../src/notify/events';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
 
@@ -81,6 +82,8 @@ export interface BlockInput {
   actor: string;
   event?: EventRef;
   escalation?: Escalation;
+  /** Notification kinds wanted (NOTIFY_EVENTS with a sink); none: no notification is scheduled. */
+  notify?: NotifyKind[];
   /** Only set by continue-as-new (and by the migration of a first-release block). */
   carried?: BlockCarry;
 }

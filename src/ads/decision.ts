@@ -59,7 +59,7 @@ export type Decision =
  */
 export function decide(e: AdsEvent, p: IntakePolicy): Decision {
   if (e.kind === 'ids' && !p.acceptIds) {
-    return ignore('ids-disabled', `IDS event ${e.id} ignored: IDS events are not accepted (acceptIds is off)`);
+    return ignore('ids-disabled', `IDS event ${e.id} ignored: IDS events are not accepted (ACCEPT_IDS_EVENTS is off)`);
   }
   const attacker = attackerRole(e, p);
   if ('refusal' in attacker) return ignore('method-not-blocking', attacker.refusal);

@@ -5,10 +5,13 @@
  */
 import type { Client } from '@temporalio/client';
 import express from 'express';
+import { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
+import { Notifications } from '../notify/durable';
 import type { Config } from '../config';
 import type { FortiOSClient } from '../fortios/client';
 import type { Logger } from '../logger';
+import { allowlistRouter } from './allowlist';
 import { blocksRouter } from './blocks';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
@@ -29,6 +32,10 @@ export interface ApiDeps {
   metrics?: ApiMetrics;
   /** Default: DEFAULT_LIMITS with WEBHOOK_RATE_LIMIT from the environment. */
   limits?: Partial<ApiLimits>;
+  /** Default: the `allowlist` workflow on the configured task queue, lifting blocks through `blocks`. */
+  allowlist?: AllowlistService;
+  /** Default: per config.notify, as notifyWorkflows on the configured task queue. */
+  notifications?: Notifications;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -37,6 +44,11 @@ export function createApp(deps: ApiDeps): express.Express {
   const gate = new TemporalGate(deps.temporal, limits.temporalProbeMs, limits.temporalProbeCacheMs);
   metrics.watchBlocks(visibilityBlockCounter(deps.temporal, deps.config.targets, limits.temporalProbeMs));
   const openApi = openApiDocument();
+  const taskQueue = deps.config.temporal.taskQueue;
+  const allowlist =
+    deps.allowlist ??
+    new AllowlistService(deps.temporal, { taskQueue, blocks: deps.blocks, onCacheError: (err) => deps.logger.warn({ err }, 'allowlist not refreshed; using the last list read') });
+  const notifications = deps.notifications ?? new Notifications(deps.temporal, taskQueue, deps.config.notify);
 
   const app = express();
   app.disable('x-powered-by');
@@ -51,8 +63,9 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, gate, metrics, limits }));
-  app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, gate, limits }));
+  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, notifications, gate, metrics, limits }));
+  app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, limits }));
+  app.use(allowlistRouter({ config: deps.config, allowlist, gate, limits }));
 
   app.use(notFound);
   app.use(errorHandler);

@@ -7,21 +7,25 @@
  * it. IPv6 needs no encoding (`/v1/blocks/2001:db8::1`).
  */
 import express, { Request, RequestHandler, Router } from 'express';
-import type { z } from 'zod';
+import { describeEntry } from '../allowlist/cache';
+import type { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
-import { parseDuration } from '../duration';
+import { formatDuration, parseDuration } from '../duration';
 import { canonicalIp } from '../policy/ip-policy';
+import { allowlistApiError } from './allowlist';
 import { actorOf, requireRole } from './auth';
-import { validationError } from './errors';
+import { ApiError } from './errors';
 import type { ApiLimits } from './limits';
 import { PageTokens } from './page-token';
 import { blockBodySchema, extendBodySchema, listQuerySchema, targetQuerySchema, unblockQuerySchema } from './schemas';
 import type { TemporalGate } from './temporal-gate';
+import { validate } from './validate';
 
 export interface BlocksDeps {
   config: Config;
   blocks: BlockService;
+  allowlist: AllowlistService;
   gate: TemporalGate;
   limits: ApiLimits;
 }
@@ -51,10 +55,19 @@ export function blocksRouter(d: BlocksDeps): Router {
     const body = validate(blockBodySchema, req.body);
     // Canonical form for the reply; also refuses a bad address before anything is started.
     const { ip } = d.blocks.checkIp(body.ip);
+    const ttlMs = body.ttl === undefined ? undefined : parseDuration(body.ttl);
+    const maxTtlMs = d.config.block.maxTtlMs;
+    if (ttlMs !== undefined && ttlMs > maxTtlMs) {
+      throw new ApiError(422, 'ttl-out-of-range', `ttl ${body.ttl} is longer than the longest block allowed: at most ${formatDuration(maxTtlMs)} (BLOCK_MAX_TTL)`);
+    }
     await d.gate.ensure();
+    const allowed = await d.allowlist.covers(ip);
+    if (allowed) {
+      throw new ApiError(422, 'ip-allowlisted', `${ip} is covered by ${describeEntry(allowed)}: remove the entry to block it`, { ip, allowlist: allowed });
+    }
     const results = await d.blocks.block({
       ip,
-      ttlMs: body.ttl === undefined ? undefined : parseDuration(body.ttl),
+      ttlMs,
       reason: body.reason ?? 'manual block',
       actor: actorOf(res),
       targets: body.targets,
@@ -66,8 +79,15 @@ export function blocksRouter(d: BlocksDeps): Router {
     const q = validate(unblockQuerySchema, req.query);
     await d.gate.ensure();
     const ip = ipParam(req);
-    const results = await d.blocks.cancel(ip, q.target, { reason: q.reason ?? 'manual unblock', actor: actorOf(res) });
-    res.json({ ip: canonicalIp(ip) ?? ip, found: results.some((r) => r.found), results });
+    const reason = q.reason ?? 'manual unblock';
+    // Allowlist first: an event that arrives between the two steps must not block the address again.
+    const allowed = q.allowFor
+      ? await d.allowlist
+          .add({ cidr: ip, forMs: parseDuration(q.allowFor), reason, actor: actorOf(res), liftExisting: false })
+          .catch((err) => Promise.reject(allowlistApiError(err)))
+      : undefined;
+    const results = await d.blocks.cancel(ip, q.target, { reason, actor: actorOf(res) });
+    res.json({ ip: canonicalIp(ip) ?? ip, found: results.some((r) => r.found), results, ...(allowed ? { allowlisted: allowed.entry } : {}) });
   });
 
   router.post('/v1/blocks/:ip/extend', ...write, async (req, res) => {
@@ -84,10 +104,4 @@ export function blocksRouter(d: BlocksDeps): Router {
 /** The `:ip` segment, percent-decoded by express (so `%2F` is the `/` of a CIDR block). */
 function ipParam(req: Request): string {
   return String(req.params.ip);
-}
-
-function validate<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const r = schema.safeParse(input);
-  if (!r.success) throw validationError(r.error);
-  return r.data;
 }

@@ -6,13 +6,15 @@
  *     the block workflow (it dedups on the event id), so re-sending a whole batch after a failure is safe.
  */
 import type { AdsEvent } from '../ads/event';
+import { describeEntry } from '../allowlist/cache';
+import type { AllowEntry } from '../../workflows/allowlist';
 import { decide, IgnoreRule, IntakePolicy } from '../ads/decision';
 import { BlockError, BlockRequest, BlockResult, BlockService } from '../blocks/service';
 import type { EventOutcome } from '../../workflows/messages';
 import { inPool } from '../pool';
 
-/** `queued`: durable, but the block did not answer within API_WAIT_LIMIT. */
-export type IpOutcome = EventOutcome | 'queued' | 'rejected';
+/** `queued`: durable, but the block did not answer within API_WAIT_LIMIT; `ignored`: allowlisted. */
+export type IpOutcome = EventOutcome | 'queued' | 'ignored' | 'rejected';
 
 export interface IpResult {
   ip: string;
@@ -22,6 +24,8 @@ export interface IpResult {
   code?: string;
   reason?: string;
   targets?: BlockResult[];
+  /** The runtime allowlist entry that covers the address (outcome `ignored`). */
+  allowlist?: AllowEntry;
 }
 
 export interface EventResult {
@@ -33,10 +37,12 @@ export interface EventResult {
   outcome: IpOutcome | 'ignored';
   /** Whose address the method blocks: the source, or the targets (DOS). */
   role?: 'source' | 'targets';
-  /** The intake rule that ignored the event. */
-  rule?: IgnoreRule;
+  /** The intake rule that ignored the event; `allowlisted`: every address is on the runtime allowlist. */
+  rule?: IgnoreRule | 'allowlisted';
   reason?: string;
   ips?: IpResult[];
+  /** The runtime allowlist entry, when every address of the event is covered by the same one. */
+  allowlist?: AllowEntry;
 }
 
 interface BlockJob {
@@ -96,6 +102,19 @@ export function eventRefId(e: Pick<AdsEvent, 'id' | 'kind'>): string {
 }
 
 /**
+ * Between the phases: addresses on the runtime allowlist are answered `ignored`, naming the entry, and are
+ * not blocked. `covers` is synchronous over a list read once per request (AllowlistCache.entries()).
+ */
+export function applyAllowlist(plan: IntakePlan, covers: (ip: string) => AllowEntry | undefined): void {
+  plan.jobs = plan.jobs.filter((job) => {
+    const entry = covers(job.result.ip);
+    if (!entry) return true;
+    Object.assign(job.result, { outcome: 'ignored', code: 'allowlisted', reason: `${job.result.ip} is covered by ${describeEntry(entry)}`, allowlist: entry });
+    return false;
+  });
+}
+
+/**
  * Phase 2: runs the block jobs, at most `concurrency` at a time, and the jobs of one IP in order (so that
  * "started" goes to the first event that names it). BlockErrors (e.g. a block being lifted right now)
  * reject that IP; anything else (Temporal gone) propagates and fails the request, which may be retried.
@@ -106,7 +125,14 @@ export async function executeIntake(plan: IntakePlan, blocks: BlockService, conc
   await inPool([...byIp.values()], concurrency, async (jobs) => {
     for (const job of jobs) await runJob(job, blocks);
   });
-  for (const r of plan.results) if (r.ips) r.outcome = mostConsequential(r.ips.map((i) => i.outcome));
+  for (const r of plan.results) {
+    if (!r.ips) continue;
+    r.outcome = mostConsequential(r.ips.map((i) => i.outcome));
+    const allowed = r.ips.map((i) => i.allowlist);
+    if (r.outcome === 'ignored' && allowed.every((e) => e && e.cidr === allowed[0]!.cidr)) {
+      Object.assign(r, { rule: 'allowlisted', reason: r.ips[0].reason, allowlist: allowed[0] });
+    }
+  }
   return plan.results;
 }
 
@@ -121,7 +147,7 @@ async function runJob(job: BlockJob, blocks: BlockService): Promise<void> {
   }
 }
 
-const RANK: readonly IpOutcome[] = ['started', 'queued', 'extended', 'unchanged', 'duplicate', 'rejected'];
+const RANK: readonly IpOutcome[] = ['started', 'queued', 'extended', 'unchanged', 'duplicate', 'ignored', 'rejected'];
 
 function mostConsequential(outcomes: readonly IpOutcome[]): IpOutcome {
   return RANK.find((o) => outcomes.includes(o)) ?? 'rejected';

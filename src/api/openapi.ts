@@ -4,7 +4,7 @@
  * A test walks the app's routes and fails when one is missing from this document.
  */
 import { z } from 'zod';
-import { BLOCK_STATES, blockBodySchema, extendBodySchema, listQuerySchema, targetQuerySchema, unblockQuerySchema } from './schemas';
+import { allowBodySchema, BLOCK_STATES, blockBodySchema, extendBodySchema, listQuerySchema, targetQuerySchema, unblockQuerySchema } from './schemas';
 
 type Json = Record<string, unknown>;
 
@@ -31,6 +31,14 @@ const ipPath: Json = {
   in: 'path',
   required: true,
   description: 'IPv4 or IPv6 address; a CIDR block percent-encoded (203.0.113.0%2F24)',
+  schema: { type: 'string' },
+};
+
+const cidrPath: Json = {
+  name: 'cidr',
+  in: 'path',
+  required: true,
+  description: 'the entry: an address, or a CIDR block percent-encoded (203.0.113.0%2F24)',
   schema: { type: 'string' },
 };
 
@@ -114,6 +122,18 @@ const schemas: Record<string, Json> = {
       closedAt: { type: 'string', format: 'date-time' },
     },
   },
+  AllowEntry: {
+    type: 'object',
+    description: 'a runtime allowlist entry: events for addresses it covers are ignored, manual blocks refused',
+    required: ['cidr', 'reason', 'actor', 'addedAt'],
+    properties: {
+      cidr: { type: 'string', description: 'canonical: a host without suffix, a block as net/len' },
+      reason: { type: 'string' },
+      actor: { type: 'string' },
+      addedAt: { type: 'string', format: 'date-time' },
+      expiresAt: { type: 'string', format: 'date-time', description: 'absent: until removed' },
+    },
+  },
   WebhookReply: {
     type: 'object',
     properties: {
@@ -134,7 +154,7 @@ const schemas: Record<string, Json> = {
               description: 'for a blocking event the most consequential of its IP outcomes (started > extended > unchanged > duplicate > rejected)',
             },
             role: { type: 'string', enum: ['source', 'targets'], description: 'whose address the method blocks (DOS: the targets)' },
-            rule: { type: 'string', description: 'the intake rule that ignored the event (below-threshold, method-not-blocking, ...)' },
+            rule: { type: 'string', description: 'the intake rule that ignored the event (below-threshold, method-not-blocking, allowlisted, ...)' },
             reason: { type: 'string' },
             ips: {
               type: 'array',
@@ -142,13 +162,15 @@ const schemas: Record<string, Json> = {
                 type: 'object',
                 properties: {
                   ip: { type: 'string' },
-                  outcome: { type: 'string', enum: ['started', 'extended', 'unchanged', 'duplicate', 'rejected'] },
-                  code: { type: 'string', description: 'rejection code, e.g. ip-private, ip-allowlisted, ip-reserved' },
+                  outcome: { type: 'string', enum: ['started', 'extended', 'unchanged', 'duplicate', 'ignored', 'rejected'] },
+                  code: { type: 'string', description: 'rejection code, e.g. ip-private, ip-allowlisted, ip-reserved; allowlisted when ignored' },
                   reason: { type: 'string' },
                   targets: { type: 'array', items: ref('BlockResult') },
+                  allowlist: ref('AllowEntry'),
                 },
               },
             },
+            allowlist: ref('AllowEntry'),
           },
         },
       },
@@ -235,7 +257,11 @@ export function openApiDocument(): Json {
           responses: {
             '201': json({ type: 'object', properties: { ip: { type: 'string' }, results: { type: 'array', items: ref('BlockResult') } } }, 'started on at least one target'),
             '200': json({ type: 'object', properties: { ip: { type: 'string' }, results: { type: 'array', items: ref('BlockResult') } } }, 'already blocked: recorded'),
-            ...commonErrors([403, 'needs the write token'], [409, 'the block is being lifted right now; retry'], [422, 'the IP may not be blocked (ip-private, ip-allowlisted, ...) or unknown target']),
+            ...commonErrors(
+              [403, 'needs the write token'],
+              [409, 'the block is being lifted right now; retry'],
+              [422, 'the IP may not be blocked (ip-private, ip-allowlisted: details.allowlist names a runtime entry, ...), ttl beyond BLOCK_MAX_TTL, or unknown target'],
+            ),
           },
         },
       },
@@ -260,11 +286,12 @@ export function openApiDocument(): Json {
                   ip: { type: 'string' },
                   found: { type: 'boolean' },
                   results: { type: 'array', items: { type: 'object', properties: { target: { type: 'string' }, found: { type: 'boolean' }, status: ref('BlockStatus') } } },
+                  allowlisted: ref('AllowEntry'),
                 },
               },
-              'unblocked, or was not blocked',
+              'unblocked, or was not blocked (with allowFor: the allowlist entry added first)',
             ),
-            ...commonErrors([403, 'needs the write token']),
+            ...commonErrors([403, 'needs the write token'], [409, 'allowFor: the allowlist refused the entry (full)']),
           },
         },
       },
@@ -278,6 +305,47 @@ export function openApiDocument(): Json {
           responses: {
             '200': json(ref('BlockStatus'), 'the block with its new expiry'),
             ...commonErrors([403, 'needs the write token'], [404, 'not blocked'], [409, 'refused: not later than the current expiry, beyond the maximum, or the block is ending']),
+          },
+        },
+      },
+      '/v1/allowlist': {
+        get: {
+          summary: 'the runtime allowlist entries in force',
+          tags: ['allowlist'],
+          security: [{ readToken: [] }, { writeToken: [] }],
+          responses: { '200': json({ type: 'object', properties: { entries: { type: 'array', items: ref('AllowEntry') } } }, 'the entries'), ...commonErrors() },
+        },
+        post: {
+          summary: 'add (or replace) an entry; lifts the running blocks it covers unless liftExisting is false',
+          tags: ['allowlist'],
+          security: [{ writeToken: [] }],
+          requestBody: { required: true, content: { 'application/json': { schema: toSchema(allowBodySchema) } } },
+          responses: {
+            '201': json(
+              {
+                type: 'object',
+                properties: {
+                  entry: ref('AllowEntry'),
+                  replaced: { type: 'boolean' },
+                  lifted: { type: 'array', items: { type: 'object', properties: { ip: { type: 'string' }, target: { type: 'string' }, found: { type: 'boolean' } } } },
+                },
+              },
+              'added',
+            ),
+            '200': json({ type: 'object', description: 'as 201' }, 'an entry for the same network was replaced'),
+            ...commonErrors([403, 'needs the write token'], [409, 'the allowlist is full (allowlist-refused)']),
+          },
+        },
+      },
+      '/v1/allowlist/{cidr}': {
+        delete: {
+          summary: 'remove an entry; idempotent (removed: false when there was none)',
+          tags: ['allowlist'],
+          security: [{ writeToken: [] }],
+          parameters: [cidrPath],
+          responses: {
+            '200': json({ type: 'object', properties: { cidr: { type: 'string' }, removed: { type: 'boolean' }, entry: ref('AllowEntry') } }, 'removed, or was not there'),
+            ...commonErrors([403, 'needs the write token']),
           },
         },
       },

@@ -58,4 +58,22 @@ export const listQuerySchema = z
 
 export const targetQuerySchema = z.object({ target: targetName.optional() }).strict();
 
-export const unblockQuerySchema = z.object({ target: targetName.optional(), reason: z.string().min(1).max(500).optional() }).strict();
+export const unblockQuerySchema = z
+  .object({
+    target: targetName.optional(),
+    reason: z.string().min(1).max(500).optional(),
+    allowFor: durationSchema.optional().meta({ description: 'also allowlist the address for this long (runtime allowlist), so that the next event does not block it again' }),
+  })
+  .strict();
+
+export const allowBodySchema = z
+  .object({
+    cidr: ipText.meta({ description: 'IPv4 or IPv6 address, or a CIDR block (at most /8, IPv6 /16)', example: '203.0.113.0/24' }),
+    for: durationSchema.optional().meta({ description: 'how long from now, e.g. 24h' }),
+    until: isoTime.optional(),
+    reason: z.string().min(1).max(500).meta({ description: 'why (shown wherever the entry is named)' }),
+    liftExisting: z.boolean().optional().meta({ description: 'lift the running blocks the entry covers (default true); false only prevents new ones' }),
+  })
+  .strict()
+  .refine((b) => b.for === undefined || b.until === undefined, { message: 'give at most one of "for" and "until" (neither: until removed)' })
+  .meta({ description: 'an allowlist entry; without "for" and "until" it stays until removed' });

@@ -8,13 +8,16 @@
 import express, { Request, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { AdsParseError, parseAdsBody } from '../ads/parse';
+import { coveringEntry } from '../allowlist/cache';
+import type { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
+import type { Notifications } from '../notify/durable';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { unauthorized, webhookAuth } from './auth';
 import { requestLog } from './context';
 import { ApiError } from './errors';
-import { EventResult, executeIntake, planIntake } from './intake';
+import { applyAllowlist, EventResult, executeIntake, planIntake } from './intake';
 import type { ApiLimits } from './limits';
 import type { ApiMetrics } from './metrics';
 import type { TemporalGate } from './temporal-gate';
@@ -22,6 +25,8 @@ import type { TemporalGate } from './temporal-gate';
 export interface WebhookDeps {
   config: Config;
   blocks: BlockService;
+  allowlist: AllowlistService;
+  notifications: Notifications;
   gate: TemporalGate;
   metrics: ApiMetrics;
   limits: ApiLimits;
@@ -57,9 +62,14 @@ export function webhookRouter(d: WebhookDeps): Router {
     if (auth.method === 'untimed-signature') requestLog(res).warn('webhook request signed without timestamp (replayable; allowed by WEBHOOK_ALLOW_UNTIMED_SIGNATURE): upgrade the forwarder');
     const { events, errors } = parseBody(decodeBody(req, raw), d.limits.maxEvents);
     const plan = planIntake(events, d.blocks, d.config.intake);
-    if (plan.jobs.length > 0) await d.gate.ensure(); // 503 now, before the first block is started
+    if (plan.jobs.length > 0) {
+      await d.gate.ensure(); // 503 now, before the first block is started
+      const entries = await d.allowlist.cache.entries();
+      if (entries.length) applyAllowlist(plan, (ip) => coveringEntry(ip, entries));
+    }
     const results = await executeIntake(plan, d.blocks, d.limits.blockConcurrency);
     report(requestLog(res), d.metrics, results, errors);
+    await notifyRejected(d.notifications, requestLog(res), results, errors);
     res.status(200).json(reply(results, errors));
   });
   return router;
@@ -126,6 +136,28 @@ function report(log: Logger, metrics: ApiMetrics, results: EventResult[], errors
     metrics.webhookEvents.inc({ outcome: 'malformed' }, errors.length);
     // One line for the lot: a batch of garbage must not turn into hundreds of log lines.
     log.warn({ malformed: errors.length, first: errors.slice(0, 3) }, 'events malformed');
+  }
+}
+
+/** One `rejected` notification per request that refused an address or an item, listing them (bounded). */
+async function notifyRejected(n: Notifications, log: Logger, results: EventResult[], errors: WebhookReply['errors']): Promise<void> {
+  if (!n.wants('rejected')) return;
+  const ips = results.flatMap((r) => (r.ips ?? []).filter((i) => i.outcome === 'rejected').map((i) => ({ eventId: r.eventId, method: r.method, ip: i.ip, code: i.code, reason: i.reason })));
+  if (ips.length === 0 && errors.length === 0) return;
+  const first = ips[0];
+  const summary =
+    ips.length === 1 && errors.length === 0
+      ? `ADS event ${first.eventId} (${first.method}): ${first.ip} not blocked: ${first.reason}`
+      : `${ips.length} address${ips.length === 1 ? '' : 'es'} refused${errors.length ? `, ${errors.length} malformed item${errors.length === 1 ? '' : 's'}` : ''} in one ADS delivery`;
+  try {
+    await n.send({
+      kind: 'rejected',
+      summary,
+      ...(ips.length === 1 ? { ip: first.ip, reason: first.reason } : {}),
+      details: { rejected: ips.slice(0, 50), rejectedCount: ips.length, malformed: errors.slice(0, 10), malformedCount: errors.length },
+    });
+  } catch (err) {
+    log.warn({ err }, 'rejected-events notification not started');
   }
 }
 

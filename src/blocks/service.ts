@@ -96,7 +96,7 @@ export class BlockService {
 
   constructor(
     private readonly client: Client,
-    private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'> & { api?: Pick<Config['api'], 'waitLimitMs'> },
+    private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'> & { api?: Pick<Config['api'], 'waitLimitMs'>; notify?: Config['notify'] },
   ) {
     this.waitLimitMs = config.api?.waitLimitMs ?? 10_000;
   }
@@ -143,6 +143,7 @@ export class BlockService {
       escalation: this.config.block.escalation,
       reason: req.reason,
       actor: req.actor,
+      ...(this.config.notify?.kinds.length ? { notify: this.config.notify.kinds } : {}),
     };
     const workflowId = blockWorkflowId(t.name, v.ip);
     const waitUntil = Date.now() + this.waitLimitMs;

@@ -1,4 +1,5 @@
 /** Human output of the CLI: padded columns and key/value blocks, no dependency. */
+import type { BlockState, BlockStatus } from '../../workflows/messages';
 
 /** Columns padded to their widest cell; the header is the column names in upper case; empty cells show "-". */
 export function table<T extends object>(rows: readonly T[], columns: readonly (keyof T & string)[]): string {
@@ -38,4 +39,29 @@ function span(ms: number): string {
     .filter(([n]) => n > 0)
     .map(([n, u]) => `${n}${u}`)
     .join(' ');
+}
+
+/** States in which a block's expiry is history, not a promise (and a cancel requested counts too). */
+const ENDING: readonly BlockState[] = ['releasing', 'expired', 'cancelled', 'evicted', 'rejected'];
+
+/** `show`: one block as key/value lines; an ended (or ending) block shows when it ended, not "expires in 6h". */
+export function blockDetails(s: BlockStatus, now = Date.now()): string {
+  const ending = ENDING.includes(s.state) || !!s.cancelledBy;
+  const state = s.state !== 'cancelled' && s.cancelledBy && !ENDING.includes(s.state) ? `${s.state} (unblock requested, being lifted)` : s.state;
+  return keyValues([
+    ['ip', s.ip],
+    ['target', s.target],
+    ['group', s.group],
+    ['state', state],
+    ['reason', s.reason],
+    ['actor', s.actor],
+    ['created', s.createdAt],
+    ['blocked', s.blockedAt],
+    ending ? ['was to expire', s.state === 'expired' ? undefined : s.expiresAt] : ['expires', when(s.expiresAt, now)],
+    ['ended', when(s.endedAt, now)],
+    ['cancelled by', s.cancelledBy ? `${s.cancelledBy.actor} (${s.cancelledBy.reason}) at ${s.cancelledBy.at}` : undefined],
+    ['evicted', s.evictedReason],
+    ['last error', s.lastError],
+    ['events', s.eventCount],
+  ]);
 }

@@ -1,18 +1,19 @@
 /**
- * `ads-mitigator` operator CLI: block, unblock, extend, list, show, status — all through the REST API, so
+ * `ads-mitigator` operator CLI: block, unblock, extend, list, show, status, allow — all through the REST API, so
  * that the CLI needs no Temporal access and obeys the same tokens and validation as every other client.
  * Human tables by default, `--json` for scripts. Exit codes: 0 ok, 1 the API refused or is unreachable
  * (or, for `status`, not ready), 2 usage error.
  */
 import os from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import type { AddResult, AllowEntry } from '../allowlist';
 import type { BlockResult, BlockSummary } from '../blocks/service';
 import type { Env } from '../config';
 import type { BlockStatus } from '../../workflows/messages';
 import { BLOCK_STATES } from '../api/schemas';
 import { ApiClient, CliApiError } from './api-client';
-import { keyValues, table, when } from './format';
-import { Access, apiBase, apiToken, ApiTransport, apiTransport, TlsSettingsError } from './settings';
+import { blockDetails, keyValues, table, when } from './format';
+import { Access, apiBase, apiToken, ApiTransport, apiTransport, cliEnvironment, TlsSettingsError } from './settings';
 
 export interface CliIo {
   stdout(text: string): void;
@@ -75,6 +76,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('lift a block now (succeeds when the address is not blocked)')
     .option('--reason <text>', 'why (recorded with the block)')
     .option('--target <name>', 'only on this firewall target')
+    .option('--allow-for <duration>', 'also allowlist the address for this long (e.g. 24h), so that the next event does not block it again')
     .action(run(unblock));
   program
     .command('extend <ip>')
@@ -98,6 +100,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--target <name>', 'firewall target (when several are configured)')
     .action(run(show));
   program.command('status').description('is the service up and ready (Temporal, firewalls)?').action(run(status));
+  const allow = program.command('allow').description('the runtime allowlist: addresses that events must not block (no restart needed)');
+  allow
+    .command('add <cidr>')
+    .description('allowlist an address or CIDR block; lifts its running blocks unless --keep-blocks')
+    .requiredOption('--reason <text>', 'why (shown wherever the entry is named)')
+    .addOption(new Option('--for <duration>', 'how long, e.g. 24h (default: until removed)').conflicts('until'))
+    .addOption(new Option('--until <time>', 'until when, ISO 8601 with a zone'))
+    .option('--keep-blocks', 'only prevent new blocks; leave the running ones')
+    .action(run(allowAdd));
+  allow.command('list').description('the entries in force').action(run(allowList));
+  allow.command('remove <cidr>').description('remove an entry (succeeds when there is none)').action(run(allowRemove));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -165,17 +178,18 @@ async function block(c: Context, ip: string, o: { ttl?: string; reason?: string;
   c.print(r, () => `${r.ip} blocked\n` + table(r.results.map((x) => ({ ...x, expires: when(x.expiresAt) })), ['target', 'outcome', 'state', 'expires']));
 }
 
-async function unblock(c: Context, ip: string, o: { reason?: string; target?: string }): Promise<void> {
-  type Reply = { ip: string; found: boolean; results: { target: string; found: boolean; status?: BlockStatus }[] };
+async function unblock(c: Context, ip: string, o: { reason?: string; target?: string; allowFor?: string }): Promise<void> {
+  type Reply = { ip: string; found: boolean; results: { target: string; found: boolean; status?: BlockStatus }[]; allowlisted?: AllowEntry };
   const { body: r } = await c.api.request<Reply>(`/v1/blocks/${enc(ip)}`, {
     method: 'DELETE',
     token: c.token('write'),
-    query: { reason: o.reason, target: o.target },
+    query: { reason: o.reason, target: o.target, allowFor: o.allowFor },
   });
   c.print(r, () => {
-    if (!r.found) return `${r.ip} was not blocked\n`;
+    const allowed = r.allowlisted ? `${r.allowlisted.cidr} allowlisted ${until(r.allowlisted)}\n` : '';
+    if (!r.found) return `${r.ip} was not blocked\n` + allowed;
     const rows = r.results.map((x) => ({ target: x.target, found: x.found ? 'yes' : 'no', state: x.status?.state }));
-    return `${r.ip} unblocked (the address is removed from the firewall in the background)\n` + table(rows, ['target', 'found', 'state']);
+    return `${r.ip} unblocked (the address is removed from the firewall in the background)\n` + allowed + table(rows, ['target', 'found', 'state']);
   });
 }
 
@@ -211,22 +225,7 @@ async function list(c: Context, o: { ip?: string; target?: string; state?: strin
 async function show(c: Context, ip: string, o: { target?: string }): Promise<void> {
   const { body: s } = await c.api.request<BlockStatus>(`/v1/blocks/${enc(ip)}`, { token: c.token('read'), query: { target: o.target } });
   c.print(s, () => {
-    let out = keyValues([
-      ['ip', s.ip],
-      ['target', s.target],
-      ['group', s.group],
-      ['state', s.state],
-      ['reason', s.reason],
-      ['actor', s.actor],
-      ['created', s.createdAt],
-      ['blocked', s.blockedAt],
-      ['expires', when(s.expiresAt)],
-      ['ended', s.endedAt],
-      ['cancelled by', s.cancelledBy ? `${s.cancelledBy.actor} (${s.cancelledBy.reason})` : undefined],
-      ['evicted', s.evictedReason],
-      ['last error', s.lastError],
-      ['events', s.eventCount],
-    ]);
+    let out = blockDetails(s);
     if (s.events.length) {
       out += '\n' + table(s.events.map((e) => ({ ...e, received: new Date(e.receivedAtMs).toISOString() })), ['id', 'method', 'severity', 'received']);
     }
@@ -263,13 +262,41 @@ async function status(c: Context): Promise<number> {
   return ok ? 0 : 1;
 }
 
+async function allowAdd(c: Context, cidr: string, o: { reason: string; for?: string; until?: string; keepBlocks?: boolean }): Promise<void> {
+  const body = { cidr, reason: o.reason, for: o.for, until: o.until, liftExisting: o.keepBlocks ? false : undefined };
+  const { body: r } = await c.api.request<AddResult>('/v1/allowlist', { method: 'POST', token: c.token('write'), body });
+  c.print(r, () => {
+    let out = `${r.entry.cidr} allowlisted ${until(r.entry)}${r.replaced ? ' (replaces the previous entry)' : ''}\n`;
+    if (r.lifted.length) out += `lifted ${r.lifted.length} block${r.lifted.length === 1 ? '' : 's'}:\n` + table(r.lifted, ['ip', 'target']);
+    return out;
+  });
+}
+
+async function allowList(c: Context): Promise<void> {
+  const { body } = await c.api.request<{ entries: AllowEntry[] }>('/v1/allowlist', { token: c.token('read') });
+  c.print(body, () => {
+    if (body.entries.length === 0) return 'the runtime allowlist is empty\n';
+    const rows = body.entries.map((e) => ({ ...e, expires: e.expiresAt ? when(e.expiresAt) : 'until removed' }));
+    return table(rows, ['cidr', 'expires', 'reason', 'actor']);
+  });
+}
+
+async function allowRemove(c: Context, cidr: string): Promise<void> {
+  const { body: r } = await c.api.request<{ cidr: string; removed: boolean }>(`/v1/allowlist/${enc(cidr)}`, { method: 'DELETE', token: c.token('write') });
+  c.print(r, () => (r.removed ? `${r.cidr} removed from the allowlist\n` : `${r.cidr} was not on the allowlist\n`));
+}
+
+function until(e: AllowEntry): string {
+  return e.expiresAt ? `until ${when(e.expiresAt)}` : 'until removed';
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
 /** Entry point of bin/ads-mitigator.js. */
 export function main(argv: readonly string[] = process.argv.slice(2)): void {
-  const io: CliIo = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t) };
+  const io: CliIo = { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), env: cliEnvironment(process.env) };
   void runCli(argv, io).then((code) => {
     process.exitCode = code;
   });

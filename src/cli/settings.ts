@@ -4,15 +4,30 @@
  *   token:    --token, API_WRITE_TOKEN / API_READ_TOKEN, DATA_DIR/secrets.json (written by the service);
  *   TLS:      --ca-file / ADS_MITIGATOR_CA_FILE (a private CA that signed the API's certificate),
  *             --client-cert + --client-key / ADS_MITIGATOR_CLIENT_CERT + _KEY (mutual TLS).
+ * The environment is the process's plus `.env` in the working directory, as the service reads it (real
+ * variables win), so that `API_PORT=8081` in .env moves the CLI along with the service.
  * A read uses the read token when there is one, else the write token (which also reads); a write the write
  * token, else the read token (so that the API answers 403, naming what is missing).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { parse as parseDotenv } from 'dotenv';
 import type { Env } from '../config';
 
 export type Access = 'read' | 'write';
+
+/** process.env over `<cwd>/.env` (the service's rule: a variable that is set wins). An unreadable .env is skipped. */
+export function cliEnvironment(processEnv: Env, cwd: string = process.cwd()): Env {
+  const file = path.join(cwd, '.env');
+  let fromFile: Env = {};
+  try {
+    if (existsSync(file)) fromFile = parseDotenv(readFileSync(file));
+  } catch {
+    fromFile = {};
+  }
+  return { ...fromFile, ...processEnv };
+}
 
 export function apiBase(flag: string | undefined, env: Env): string {
   if (flag) return flag.replace(/\/+$/, '');

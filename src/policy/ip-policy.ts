@@ -75,6 +75,8 @@ type Rejection = { ok: false; code: IpRejectCode; reason: string };
 type Parsed<T> = { ok: true; value: T } | Rejection;
 
 const BITS: Record<AddressFamily, number> = { ipv4: 32, ipv6: 128 };
+/** Messages name the setting as operators write it (the environment variable), not the field. */
+const SETTING = { allowPrivate: 'ALLOW_PRIVATE', maxPrefixV4: 'MAX_PREFIX_V4', maxPrefixV6: 'MAX_PREFIX_V6' } as const;
 /** Longest legal text is "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" (49 chars). */
 const MAX_INPUT_LENGTH = 64;
 /** Dotted quad without leading zeros: "010.1.1.1" is octal to some parsers and decimal to others. */
@@ -186,6 +188,27 @@ export function canonicalIp(input: string): string | undefined {
   return parsed.ok ? displayForm(parsed.value) : undefined;
 }
 
+/**
+ * The first entry of `list` that overlaps `ip` (an address or CIDR block), or undefined; entries or an `ip`
+ * that do not parse never match. For lists checked at run time (the runtime allowlist), where a bad
+ * entry must not stop the others from applying.
+ */
+export function firstOverlap(ip: string, list: readonly string[]): string | undefined {
+  const block = parseCidr(ip);
+  if (!block.ok) return undefined;
+  return list.find((entry) => {
+    const e = parseCidr(entry);
+    return e.ok && overlaps(block.value, e.value);
+  });
+}
+
+/** Canonical "net/len" with its family and prefix, or the reason it is not a CIDR block. Never throws. */
+export function parseBlock(input: string): { ok: true; cidr: string; display: string; family: AddressFamily; prefix: number } | { ok: false; reason: string } {
+  const parsed = parseCidr(input);
+  if (!parsed.ok) return { ok: false, reason: parsed.reason };
+  return { ok: true, cidr: parsed.value.cidr, display: displayForm(parsed.value), family: parsed.value.family, prefix: parsed.value.prefix };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing
 // ---------------------------------------------------------------------------------------------
@@ -292,10 +315,10 @@ function usablePolicy(policy: IpPolicy): Parsed<Cidr[]> {
 
 function policyShapeProblem(policy: IpPolicy): string | undefined {
   if (typeof policy !== 'object' || policy === null) return 'policy is missing';
-  if (typeof policy.allowPrivate !== 'boolean') return 'allowPrivate must be true or false';
+  if (typeof policy.allowPrivate !== 'boolean') return 'ALLOW_PRIVATE must be true or false';
   for (const [key, bits] of [['maxPrefixV4', 32], ['maxPrefixV6', 128]] as const) {
     const value = policy[key];
-    if (!Number.isInteger(value) || value < 0 || value > bits) return `${key} must be an integer 0..${bits}, got ${String(value)}`;
+    if (!Number.isInteger(value) || value < 0 || value > bits) return `${SETTING[key]} must be an integer 0..${bits}, got ${String(value)}`;
   }
   return undefined;
 }
@@ -304,7 +327,7 @@ function prefixRefusal(block: Cidr, policy: IpPolicy): Rejection | undefined {
   const max = block.family === 'ipv4' ? policy.maxPrefixV4 : policy.maxPrefixV6;
   if (block.prefix >= max) return undefined;
   const key = block.family === 'ipv4' ? 'maxPrefixV4' : 'maxPrefixV6';
-  return reject('prefix-too-wide', `${block.cidr} is wider than /${max}, the widest ${block.family} block allowed (${key})`);
+  return reject('prefix-too-wide', `${block.cidr} is wider than /${max}, the widest ${block.family} block allowed (${SETTING[key]})`);
 }
 
 function specialRefusal(block: Cidr, policy: IpPolicy): Rejection | undefined {
@@ -315,7 +338,7 @@ function specialRefusal(block: Cidr, policy: IpPolicy): Rejection | undefined {
     const what = `${displayForm(block)} ${verb} ${range.block.cidr} (${range.label})`;
     return range.verdict === 'reserved'
       ? reject('reserved', `${what}, which is never blocked`)
-      : reject('private', `${what}; private targets are blocked only when allowPrivate is set`);
+      : reject('private', `${what}; private targets are blocked only when ${SETTING.allowPrivate} is set`);
   }
   if (block.family === 'ipv6' && !contains(IPV6_GLOBAL_UNICAST, block) && !isAllowedPrivate(block, policy)) {
     return reject('reserved', `${displayForm(block)} is not inside IPv6 global unicast 2000::/3, which is never blocked`);

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     backends: createBackends(config.targets, createFirewallClients(config.targets)),
     ipPolicy: config.ipPolicy,
     batchWindowMs: config.block.batchWindowMs,
+    notify: config.notify,
   });
   logger.info({ address, taskQueue: config.temporal.taskQueue }, 'worker started');
   await worker.run(); // resolves after SIGINT/SIGTERM (the runtime's shutdown signals)

@@ -5,6 +5,9 @@ import { createActivities } from '../../activities';
 import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { Config, TargetConfig } from '../config';
 import { createBackend, EnforcementBackend } from '../enforcement';
+import { createNotifyActivities } from '../../activities/notify';
+import { createAllowlistActivities } from '../../activities/allowlist';
+import { NOTIFY_DISABLED, NotifyConfig } from '../notify/events';
 
 /** Observes every firewall call (metrics, tests): target, operation, duration, and the error if it failed. */
 export type FirewallCallHook = (target: string, op: string, ms: number, error?: FortiOSError) => void;
@@ -21,6 +24,8 @@ export interface WorkerOptions {
   batchWindowMs?: number;
   /** A prebuilt bundle (tests bundle once for all files); otherwise workflows/ is bundled at start (~1 s). */
   workflowBundlePath?: string;
+  /** Notification sinks (NOTIFY_*); default: none. */
+  notify?: NotifyConfig;
 }
 
 /** The backend of every target, over its FortiOS client, each call observed. */
@@ -44,13 +49,23 @@ export function createBackends(targets: TargetConfig[], firewalls: Map<string, F
 }
 
 export async function createWorker(o: WorkerOptions): Promise<Worker> {
-  const activities = createActivities({
-    backends: o.backends,
-    ipPolicy: o.ipPolicy,
-    temporal: o.client,
-    taskQueue: o.taskQueue,
-    batchWindowMs: o.batchWindowMs ?? 0,
-  });
+  const allowlist = createAllowlistActivities({ temporal: o.client });
+  const activities = {
+    ...createActivities({
+      backends: o.backends,
+      ipPolicy: o.ipPolicy,
+      temporal: o.client,
+      taskQueue: o.taskQueue,
+      batchWindowMs: o.batchWindowMs ?? 0,
+      // The runtime allowlist is the worker's last check before a block is applied.
+      admission: async (_target, ip) => {
+        const entry = await allowlist.checkAllowlist(ip);
+        return entry ? `allowlisted by ${entry.cidr} (${entry.reason}, ${entry.actor})` : undefined;
+      },
+    }),
+    ...createNotifyActivities({ notify: o.notify ?? NOTIFY_DISABLED }),
+    ...allowlist,
+  };
   return Worker.create({
     connection: o.connection,
     namespace: o.namespace,
@@ -106,6 +121,7 @@ export async function runWorker(
     ipPolicy: config.ipPolicy,
     batchWindowMs: config.block.batchWindowMs,
     workflowBundlePath: extra.workflowBundlePath,
+    notify: config.notify,
   });
   const done = worker.run();
   return async () => {

@@ -45,7 +45,7 @@ describe('decide: the sample events', () => {
     expect(decide(parseAdsLine(IDS_LINE), P)).toEqual({
       action: 'ignore',
       rule: 'ids-disabled',
-      reason: 'IDS event 88812 ignored: IDS events are not accepted (acceptIds is off)',
+      reason: 'IDS event 88812 ignored: IDS events are not accepted (ACCEPT_IDS_EVENTS is off)',
     });
   });
 

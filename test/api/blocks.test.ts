@@ -102,6 +102,14 @@ describe('POST /v1/blocks', () => {
     expect(r.body.error.code).toBe(code);
   });
 
+  it('names settings and durations the way operators write them (ALLOW_PRIVATE, MAX_PREFIX_V4, 30d)', async () => {
+    expect((await write('POST', '/v1/blocks', { ip: '10.0.0.1' })).body.error.message).toMatch(/blocked only when ALLOW_PRIVATE is set$/);
+    expect((await write('POST', '/v1/blocks', { ip: '203.0.112.0/23' })).body.error.message).toContain('(MAX_PREFIX_V4)');
+    const ttl = await write('POST', '/v1/blocks', { ip: '203.0.113.42', ttl: '400d' });
+    expect(ttl.body.error.message).toBe('ttl 400d is longer than the longest block allowed: at most 30d (BLOCK_MAX_TTL)');
+    expect(ttl.body.error.message).not.toMatch(/\d{7,}/);
+  });
+
   it.each([
     ['a bad duration', { ip: '203.0.113.43', ttl: '6 parsecs' }, 'ttl'],
     ['a missing ip', { ttl: '1h' }, 'ip'],

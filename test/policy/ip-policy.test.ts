@@ -191,7 +191,7 @@ describe('checkIp: private', () => {
     const refused = rejection(input);
     expect(refused.code).toBe('private');
     expect(refused.reason).toContain(` is in ${range} (`);
-    expect(refused.reason).toContain('allowPrivate');
+    expect(refused.reason).toContain('ALLOW_PRIVATE');
     expect(checkIp(input, PRIVATE_OK)).toMatchObject({ ok: true, ip: canonicalIp(input) });
   });
 
@@ -212,10 +212,10 @@ describe('checkIp: host bits and prefix limits', () => {
   });
 
   test.each([
-    ['203.0.113.0/31', HOSTS_ONLY, 'is wider than /32, the widest ipv4 block allowed (maxPrefixV4)'],
+    ['203.0.113.0/31', HOSTS_ONLY, 'is wider than /32, the widest ipv4 block allowed (MAX_PREFIX_V4)'],
     ['203.0.113.0/24', HOSTS_ONLY, 'is wider than /32'],
     ['203.0.112.0/23', { ...HOSTS_ONLY, maxPrefixV4: 24 }, 'is wider than /24'],
-    ['2001:db8::/127', HOSTS_ONLY, 'is wider than /128, the widest ipv6 block allowed (maxPrefixV6)'],
+    ['2001:db8::/127', HOSTS_ONLY, 'is wider than /128, the widest ipv6 block allowed (MAX_PREFIX_V6)'],
     ['2001:db8::/48', { ...HOSTS_ONLY, maxPrefixV6: 64 }, 'is wider than /64'],
     ['::ffff:203.0.113.0/120', HOSTS_ONLY, '203.0.113.0/24 is wider than /32'],
   ])('%s is too wide', (input, policy, reason) => {
@@ -283,9 +283,9 @@ describe('policy validation', () => {
 
   test.each<[string, Partial<IpPolicy>, RegExp]>([
     ['a bad allowlist entry', { allowlist: ['192.0.2.1', 'nope'] }, /allowlist entry #2 "nope"/],
-    ['maxPrefixV4 above 32', { maxPrefixV4: 33 }, /maxPrefixV4 must be an integer 0..32, got 33/],
-    ['a fractional maxPrefixV6', { maxPrefixV6: 64.5 }, /maxPrefixV6 must be an integer 0..128/],
-    ['a non-boolean allowPrivate', { allowPrivate: 'yes' as unknown as boolean }, /allowPrivate must be true or false/],
+    ['maxPrefixV4 above 32', { maxPrefixV4: 33 }, /MAX_PREFIX_V4 must be an integer 0..32, got 33/],
+    ['a fractional maxPrefixV6', { maxPrefixV6: 64.5 }, /MAX_PREFIX_V6 must be an integer 0..128/],
+    ['a non-boolean allowPrivate', { allowPrivate: 'yes' as unknown as boolean }, /ALLOW_PRIVATE must be true or false/],
   ])('an unusable policy (%s) fails closed: every address is refused', (_name, change, message) => {
     const policy = { ...DEFAULT_IP_POLICY, ...change };
     for (const input of ['203.0.113.5', '2001:db8::1']) {
