@@ -5,6 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import express from 'express';
+import type { CanHold } from '../ads/decision';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
 import type { FortiOSClient } from '../fortios/client';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   metrics?: ApiMetrics;
   /** Default: DEFAULT_LIMITS with WEBHOOK_RATE_LIMIT from the environment. */
   limits?: Partial<ApiLimits>;
+  /** Whether the enforcement backends can hold an event's addresses beyond MAX_TARGETS_PER_EVENT (default: no). */
+  canHold?: CanHold;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -51,7 +54,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, gate, metrics, limits }));
+  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, gate, metrics, limits, canHold: deps.canHold }));
   app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, gate, limits }));
 
   app.use(notFound);

@@ -7,6 +7,7 @@
  */
 import express, { Request, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import type { CanHold } from '../ads/decision';
 import { AdsParseError, parseAdsBody } from '../ads/parse';
 import type { BlockService } from '../blocks/service';
 import type { Config } from '../config';
@@ -14,7 +15,7 @@ import type { Logger } from '../logger';
 import { unauthorized, webhookAuthentic } from './auth';
 import { requestLog } from './context';
 import { ApiError } from './errors';
-import { EventResult, executeIntake, planIntake } from './intake';
+import { EventResult, runIntake } from './intake';
 import type { ApiLimits } from './limits';
 import type { ApiMetrics } from './metrics';
 import type { TemporalGate } from './temporal-gate';
@@ -25,6 +26,8 @@ export interface WebhookDeps {
   gate: TemporalGate;
   metrics: ApiMetrics;
   limits: ApiLimits;
+  /** See IntakeOptions.canHold. */
+  canHold?: CanHold;
 }
 
 export interface WebhookReply {
@@ -55,9 +58,13 @@ export function webhookRouter(d: WebhookDeps): Router {
       throw unauthorized('invalid webhook credentials: send Authorization: Bearer <WEBHOOK_SECRET> or X-ADS-Signature: sha256=<HMAC of the body>', 'webhook');
     }
     const { events, errors } = parseBody(decodeBody(req, raw), d.limits.maxEvents);
-    const plan = planIntake(events, d.blocks, d.config.intake);
-    if (plan.jobs.length > 0) await d.gate.ensure(); // 503 now, before the first block is started
-    const results = await executeIntake(plan, d.blocks, d.limits.blockConcurrency);
+    const results = await runIntake(events, {
+      blocks: d.blocks,
+      policy: d.config.intake,
+      concurrency: d.limits.blockConcurrency,
+      canHold: d.canHold,
+      beforeExecute: () => d.gate.ensure(), // 503 now, before the first block is started
+    });
     report(requestLog(res), d.metrics, results, errors);
     res.status(200).json(reply(results, errors));
   });
