@@ -15,6 +15,7 @@ import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
 import { recordFirewallCall } from './api/metrics';
+import { startSyslogIntake } from './syslog/listener';
 
 type Stop = () => Promise<unknown>;
 
@@ -50,8 +51,11 @@ async function main(): Promise<void> {
   const firewalls = createFirewallClients(config.targets);
   stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall }));
 
-  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
+  const blocks = new BlockService(client, config);
+  const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger });
   stops.push(() => api.close());
+  const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger });
+  if (syslog) stops.push(() => syslog.close());
 
   logger.info(
     {
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
       temporal: temporal.address,
       webUi: temporal.dev?.uiUrl,
       firewall: config.targets.map((t) => ({ name: t.name, url: t.url, emulated: !!emulator })),
+      syslog: syslog && { udp: syslog.udp?.port, tcp: syslog.tcp?.port, tls: syslog.tls },
       dataDir: config.dataDir,
     },
     'ads-mitigator is up',
