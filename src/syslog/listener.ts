@@ -415,11 +415,12 @@ export async function startSyslogListener(d: SyslogListenerDeps): Promise<Runnin
       udp?.close();
       const serverClosed = tcp ? new Promise<void>((resolve) => tcp!.close(() => resolve())) : Promise.resolve();
       for (const socket of sockets) socket.end();
-      // Queued events get a grace period to reach the intake; then retries are cut short.
-      const grace = sleep(limits.closeGraceMs, undefined, { ref: false });
-      await Promise.race([Promise.all([...lanes].map((l) => l.settled())), grace]);
+      // Queued events get a grace period to reach the intake; then retries are cut short, and a call still
+      // in flight after a second grace is left behind (it cannot be cancelled; close() must return).
+      const settled = () => Promise.all([...lanes].map((l) => l.settled()));
+      await Promise.race([settled(), sleep(limits.closeGraceMs, undefined, { ref: false })]);
       abort.abort();
-      await Promise.all([...lanes].map((l) => l.settled()));
+      await Promise.race([settled(), sleep(limits.closeGraceMs, undefined, { ref: false })]);
       for (const lane of lanes) lane.discard();
       for (const socket of sockets) socket.destroy();
       await serverClosed;

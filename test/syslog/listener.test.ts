@@ -335,15 +335,18 @@ describe('reliability', () => {
     let written = false;
     socket.write(Array.from({ length: total }, (_, i) => lf(pri(line.replace('cn3=2', `cn3=${i}`)))).join(''), () => (written = true));
     const queued = async () => (await l.metrics.queued.get()).values[0]?.value ?? 0;
-    await eventually(async () => (await queued()) >= 20, 30_000, 'queue at its limit');
-    // While the intake is stuck, the sender is held back by TCP and our queue stays near its limit
-    // (at most one socket read beyond it): sampled a few times, the sender never finishes.
-    for (let i = 0; i < 10; i++) {
-      expect(await queued()).toBeLessThan(20 + 400);
-      expect(written).toBe(false);
-      await new Promise((r) => setTimeout(r, 50));
+    try {
+      await eventually(async () => (await queued()) >= 20, 30_000, 'queue at its limit');
+      // While the intake is stuck, the sender is held back by TCP and our queue stays near its limit
+      // (at most one socket read beyond it): sampled a few times, the sender never finishes.
+      for (let i = 0; i < 10; i++) {
+        expect(await queued()).toBeLessThan(20 + 400);
+        expect(written).toBe(false);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      release();
     }
-    release();
     await eventually(async () => (await events(l, 'started')) === total, 60_000, `all ${total} delivered`);
     expect(written).toBe(true);
     socket.end();
