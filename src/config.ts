@@ -15,6 +15,7 @@ import { DEFAULT_INTAKE_POLICY, IntakePolicy, validateIntakePolicy } from './ads
 import { parsePriority } from './ads/event';
 import { ENFORCEMENT_KINDS, EnforcementKind } from './enforcement/port';
 import { plaintextProblem } from './api/listen';
+import { MAX_TARGETS } from './ads/parse';
 
 export type Env = Record<string, string | undefined>;
 
@@ -37,6 +38,18 @@ export interface TargetConfig {
   feedCapacity: number;
   caFile?: string;
   tlsInsecure: boolean;
+}
+
+/** The ADS syslog (CEF) listener; absent from Config when no SYSLOG_*_PORT is set (off by default). */
+export interface SyslogConfig {
+  /** Bind address. */
+  host: string;
+  udpPort?: number;
+  /** Plain TCP, or TLS when `tls` is given (RFC 5425 on one port: no unencrypted twin beside it). */
+  tcpPort?: number;
+  tls?: { certFile: string; keyFile: string };
+  /** Sender networks (CIDRs) whose messages are accepted; everything else is counted and dropped. */
+  allow: string[];
 }
 
 export interface Config {
@@ -65,6 +78,7 @@ export interface Config {
   block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number };
   intake: IntakePolicy;
   ipPolicy: IpPolicy;
+  syslog?: SyslogConfig;
   reconcileEveryMs: number;
   logLevel: string;
   /** Outbound notifications (NOTIFY_*); absent or `kinds: []` = off. */
@@ -317,6 +331,8 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   const sourceMethods = r.list('BLOCK_SOURCE_METHODS');
   if (sourceMethods.length) config.intake.blockSourceMethods = sourceMethods.map((m) => m.toUpperCase());
   config.intake.acceptIds = r.bool('ACCEPT_IDS_EVENTS', false);
+  config.intake.maxTargetsPerEvent = r.int('MAX_TARGETS_PER_EVENT', DEFAULT_INTAKE_POLICY.maxTargetsPerEvent, 1, MAX_TARGETS);
+  config.syslog = readSyslog(r);
   r.check('ALLOWLIST', () => {
     const extra = r.list('ALLOWLIST');
     parseCidrList(extra);
@@ -392,6 +408,46 @@ function readApiTls(r: Reader): Config['api']['tls'] {
     }
   }
   return { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) };
+}
+
+const LOOPBACK = ['127.0.0.0/8', '::1'];
+
+/**
+ * Off unless a port is given. Syslog carries no credentials, so the sender allowlist is its only gate:
+ * loopback by default. The bind address follows it unless SYSLOG_HOST says otherwise: loopback for a
+ * loopback-only allowlist, every interface once remote senders are allowed (their messages must reach us).
+ */
+function readSyslog(r: Reader): SyslogConfig | undefined {
+  const udpPort = r.opt('SYSLOG_UDP_PORT') === undefined ? undefined : r.int('SYSLOG_UDP_PORT', 0, 0, 65535);
+  const tcpPort = r.opt('SYSLOG_TCP_PORT') === undefined ? undefined : r.int('SYSLOG_TCP_PORT', 0, 0, 65535);
+  const certFile = r.opt('SYSLOG_TLS_CERT');
+  const keyFile = r.opt('SYSLOG_TLS_KEY');
+  if (!!certFile !== !!keyFile) r.problems.push('SYSLOG_TLS_CERT / SYSLOG_TLS_KEY: give both (TLS on SYSLOG_TCP_PORT) or neither');
+  if (certFile && keyFile && tcpPort === undefined) r.problems.push('SYSLOG_TLS_CERT: TLS runs on SYSLOG_TCP_PORT, which is not set');
+  for (const [name, file] of [['SYSLOG_TLS_CERT', certFile], ['SYSLOG_TLS_KEY', keyFile]] as const) {
+    if (file) r.check(name, () => void readFileSync(file));
+  }
+  const allow = r.opt('SYSLOG_ALLOW') === undefined ? LOOPBACK : r.list('SYSLOG_ALLOW');
+  let remoteV6 = false;
+  let remote = false;
+  r.check('SYSLOG_ALLOW', () => {
+    if (allow.length === 0) throw new Error('name at least one sender network (default: loopback)');
+    const loopback = parseCidrList(LOOPBACK);
+    for (const c of parseCidrList(allow)) {
+      const isLoopback = loopback.some((l) => l.family === c.family && c.prefix >= l.prefix && c.address.match(l.address, l.prefix));
+      if (isLoopback) continue;
+      remote = true;
+      remoteV6 ||= c.family === 'ipv6';
+    }
+  });
+  if (udpPort === undefined && tcpPort === undefined) return undefined;
+  return {
+    host: r.str('SYSLOG_HOST', remote ? (remoteV6 ? '::' : '0.0.0.0') : '127.0.0.1'),
+    udpPort,
+    tcpPort,
+    tls: certFile && keyFile ? { certFile, keyFile } : undefined,
+    allow,
+  };
 }
 
 function readTargets(r: Reader, emulator: Config['emulator']): TargetConfig[] {

@@ -17,6 +17,7 @@ import { startApiServer } from './api/server';
 import { recordFirewallCall } from './api/metrics';
 import { Notifications } from './notify/durable';
 import { FirewallFailureWatch } from './notify/firewall-watch';
+import { startSyslogIntake } from './syslog/listener';
 
 type Stop = () => Promise<unknown>;
 
@@ -62,8 +63,11 @@ async function main(): Promise<void> {
     }),
   );
 
-  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger, notifications });
+  const blocks = new BlockService(client, config);
+  const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger, notifications });
   stops.push(() => api.close());
+  const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger });
+  if (syslog) stops.push(() => syslog.close());
 
   logger.info(
     {
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
       temporal: temporal.address,
       webUi: temporal.dev?.uiUrl,
       firewall: config.targets.map((t) => ({ name: t.name, url: t.url, emulated: !!emulator })),
+      syslog: syslog && { udp: syslog.udp?.port, tcp: syslog.tcp?.port, tls: syslog.tls },
       dataDir: config.dataDir,
     },
     'ads-mitigator is up',

@@ -184,3 +184,51 @@ describe('NOTIFY_*', () => {
     }
   });
 });
+
+test('MAX_TARGETS_PER_EVENT: default 100, from 1 to 1000', () => {
+  expect(loadConfig({ DATA_DIR: tmp() }).config.intake.maxTargetsPerEvent).toBe(100);
+  expect(loadConfig({ DATA_DIR: tmp(), MAX_TARGETS_PER_EVENT: '500' }).config.intake.maxTargetsPerEvent).toBe(500);
+  expect(() => loadConfig({ DATA_DIR: tmp(), MAX_TARGETS_PER_EVENT: '0' })).toThrow(/MAX_TARGETS_PER_EVENT/);
+  expect(() => loadConfig({ DATA_DIR: tmp(), MAX_TARGETS_PER_EVENT: '1001' })).toThrow(/MAX_TARGETS_PER_EVENT/);
+});
+
+describe('syslog listener settings', () => {
+  test('off by default; a port turns it on, for loopback senders on loopback', () => {
+    expect(loadConfig({ DATA_DIR: tmp() }).config.syslog).toBeUndefined();
+    expect(loadConfig({ DATA_DIR: tmp(), SYSLOG_UDP_PORT: '5514' }).config.syslog).toEqual({
+      host: '127.0.0.1',
+      udpPort: 5514,
+      tcpPort: undefined,
+      tls: undefined,
+      allow: ['127.0.0.0/8', '::1'],
+    });
+  });
+
+  test('remote senders: the listener binds every interface (IPv6 too when an IPv6 sender is allowed); SYSLOG_HOST wins', () => {
+    const v4 = loadConfig({ DATA_DIR: tmp(), SYSLOG_TCP_PORT: '6514', SYSLOG_ALLOW: '192.0.2.10, 198.51.100.0/24' }).config.syslog;
+    expect(v4).toMatchObject({ host: '0.0.0.0', tcpPort: 6514, allow: ['192.0.2.10', '198.51.100.0/24'] });
+    expect(loadConfig({ DATA_DIR: tmp(), SYSLOG_TCP_PORT: '6514', SYSLOG_ALLOW: '2001:db8::10' }).config.syslog?.host).toBe('::');
+    expect(loadConfig({ DATA_DIR: tmp(), SYSLOG_TCP_PORT: '6514', SYSLOG_ALLOW: '192.0.2.10', SYSLOG_HOST: '192.0.2.1' }).config.syslog?.host).toBe('192.0.2.1');
+  });
+
+  test('TLS needs the certificate, the key and the TCP port; the files must be readable', () => {
+    const dir = tmp();
+    writeFileSync(path.join(dir, 'cert.pem'), 'x');
+    writeFileSync(path.join(dir, 'key.pem'), 'x');
+    const both = { SYSLOG_TLS_CERT: path.join(dir, 'cert.pem'), SYSLOG_TLS_KEY: path.join(dir, 'key.pem') };
+    expect(loadConfig({ DATA_DIR: dir, SYSLOG_TCP_PORT: '6514', ...both }).config.syslog?.tls).toEqual({ certFile: both.SYSLOG_TLS_CERT, keyFile: both.SYSLOG_TLS_KEY });
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ DATA_DIR: dir, ...env });
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    expect(problems({ SYSLOG_TCP_PORT: '6514', SYSLOG_TLS_CERT: both.SYSLOG_TLS_CERT })).toMatch(/give both/);
+    expect(problems({ SYSLOG_UDP_PORT: '5514', ...both })).toMatch(/SYSLOG_TLS_CERT: TLS runs on SYSLOG_TCP_PORT/);
+    expect(problems({ SYSLOG_TCP_PORT: '6514', ...both, SYSLOG_TLS_KEY: path.join(dir, 'missing.pem') })).toMatch(/SYSLOG_TLS_KEY/);
+    expect(problems({ SYSLOG_UDP_PORT: '5514', SYSLOG_ALLOW: '10.0.0.1/8' })).toMatch(/SYSLOG_ALLOW/);
+    expect(problems({ SYSLOG_UDP_PORT: '70000' })).toMatch(/SYSLOG_UDP_PORT/);
+  });
+});

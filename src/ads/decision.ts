@@ -19,7 +19,21 @@ export interface IntakePolicy {
   blockTargetsMethods: readonly string[];
   /** Block the source of Flowmon IDS events. */
   acceptIds: boolean;
+  /**
+   * An event that would block more addresses than this (a DOS event may name hundreds of "attackers",
+   * often spoofed) is ignored as a whole, unless the enforcement backend can hold them all (CanHold).
+   */
+  maxTargetsPerEvent: number;
 }
+
+/**
+ * Whether the firewall side can take `targetCount` new blocks from one event (e.g. a threat feed or the
+ * banned-IP list holds thousands, an address group 600): true lifts MAX_TARGETS_PER_EVENT for that event.
+ * The default answers false: the cap applies.
+ */
+export type CanHold = (targetCount: number) => boolean;
+
+export const CAP_APPLIES: CanHold = () => false;
 
 /** Class A of §3: the source is the actor. */
 const SOURCE_IS_ATTACKER = ['SCANS', 'SSHDICT', 'RDPDICT', 'DICTATTACK', 'HTTPDICT', 'TELNET', 'SIPSCAN', 'SIPFLOOD', 'HONEYPOT'];
@@ -30,6 +44,7 @@ export const DEFAULT_INTAKE_POLICY: Readonly<IntakePolicy> = Object.freeze({
   // "the source IP address is the address of the attack victim, and attackers are listed as event targets"
   blockTargetsMethods: Object.freeze(['DOS']),
   acceptIds: false,
+  maxTargetsPerEvent: 100,
 });
 
 /**
@@ -45,19 +60,20 @@ const NEVER_BLOCK: ReadonlyMap<string, string> = new Map([
 /** Methods whose source is a victim: blocking the source would punish the attacked host. */
 const SOURCE_IS_VICTIM: ReadonlySet<string> = new Set(['DOS', ...NEVER_BLOCK.keys()]);
 
-export type IgnoreRule = 'below-threshold' | 'priority-unknown' | 'method-not-blocking' | 'ids-disabled' | 'no-address';
+export type IgnoreRule = 'below-threshold' | 'priority-unknown' | 'method-not-blocking' | 'ids-disabled' | 'no-address' | 'too-many-targets';
 
 export type Decision =
   | { action: 'block'; ips: string[]; role: 'source' | 'targets' }
   | { action: 'ignore'; rule: IgnoreRule; reason: string };
 
 /**
- * Rules, in order: IDS switch, method (what may be blocked, and whose address), priority, address.
+ * Rules, in order: IDS switch, method (what may be blocked, and whose address), priority, address, and
+ * the cap on addresses per event (counted before the safety policy: it bounds what one event may ask).
  * `priority-unknown`: ADS leaves the priority empty when an operator runs the script by hand
  * ("Initiate response", §1.1). Without a rating we cannot apply the threshold, and treating it as
  * low or high would both be guesses; the operator can block by hand through the API instead.
  */
-export function decide(e: AdsEvent, p: IntakePolicy): Decision {
+export function decide(e: AdsEvent, p: IntakePolicy, canHold: CanHold = CAP_APPLIES): Decision {
   if (e.kind === 'ids' && !p.acceptIds) {
     return ignore('ids-disabled', `IDS event ${e.id} ignored: IDS events are not accepted (ACCEPT_IDS_EVENTS is off)`);
   }
@@ -71,12 +87,19 @@ export function decide(e: AdsEvent, p: IntakePolicy): Decision {
   }
   const ips = attacker.role === 'source' ? sourceAddress(e) : attackerTargets(e);
   if (ips.length === 0) return ignore('no-address', `event ${e.id} (${e.method}) names no ${attacker.role} address to block`);
+  if (ips.length > p.maxTargetsPerEvent && !canHold(ips.length)) {
+    return ignore(
+      'too-many-targets',
+      `event ${e.id} (${e.method}) names ${ips.length} addresses to block, more than MAX_TARGETS_PER_EVENT (${p.maxTargetsPerEvent}); nothing is blocked`,
+    );
+  }
   return { action: 'block', ips, role: attacker.role };
 }
 
 /** Throws an Error when a policy would block a victim, is ambiguous or malformed. */
 export function validateIntakePolicy(p: IntakePolicy): void {
   if (!PRIORITIES.includes(p.minPriority)) throw new Error(`intake policy: minPriority must be one of ${PRIORITIES.join(', ')}`);
+  if (!Number.isInteger(p.maxTargetsPerEvent) || p.maxTargetsPerEvent < 1) throw new Error('intake policy: maxTargetsPerEvent must be an integer ≥ 1');
   for (const method of [...p.blockSourceMethods, ...p.blockTargetsMethods]) {
     if (!/^[A-Z0-9_]+$/.test(method)) throw new Error(`intake policy: ${JSON.stringify(method)} is not an ADS method code (A-Z, 0-9, _)`);
     const never = NEVER_BLOCK.get(method);

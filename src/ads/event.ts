@@ -8,11 +8,11 @@ export const PRIORITIES = ['info', 'low', 'medium', 'high', 'critical'] as const
 export type Priority = (typeof PRIORITIES)[number];
 
 export interface AdsEvent {
-  /** ADS event ID (digits), or the IDS event id. */
+  /** ADS event ID (digits), or the IDS event id; for CEF messages without one, `cef-<hash of the content>`. */
   id: string;
   kind: 'ads' | 'ids';
-  /** Where it came from: tab-separated layouts, ADS ≥ 12.5 JSON lines, or our own JSON object. */
-  format: 'standard' | 'extended' | 'ids' | 'json' | 'json-ids' | 'object';
+  /** Where it came from: tab-separated layouts, ADS ≥ 12.5 JSON lines, our own JSON object, or syslog CEF. */
+  format: 'standard' | 'extended' | 'ids' | 'json' | 'json-ids' | 'object' | 'cef';
   /** Detection method code, e.g. SSHDICT, SCANS, DOS; 'IDS' for IDS events. */
   method: string;
   /** ADS: method subtype (extended layout). IDS: signature id. */

@@ -70,8 +70,8 @@ const IDS_JSON_KEYS: Readonly<Record<string, readonly string[]>> = Object.fromEn
   TAB_LAYOUTS[14].fields.map((name) => [name, [name]]),
 );
 
-const EVENT_ID = /^\d{1,20}$/;
-const METHOD_CODE = /^[A-Z0-9_]{1,32}$/;
+export const EVENT_ID = /^\d{1,20}$/;
+export const METHOD_CODE = /^[A-Z0-9_]{1,32}$/;
 const PORT_LIST = /^\d{1,5}(?:\s*,\s*\d{1,5})*$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +329,7 @@ function targetList(src: FieldSource, name: string): string[] {
 // ---------------------------------------------------------------------------------------------
 
 /** A single address (no "/len"), IPv4 or IPv6; whether it may be blocked is ip-policy's business. */
-function isHostAddress(value: string | undefined): value is string {
+export function isHostAddress(value: string | undefined): value is string {
   return value !== undefined && !value.includes('/') && canonicalIp(value) !== undefined;
 }
 
@@ -337,12 +337,12 @@ function fail(context: string, message: string): AdsParseError {
   return new AdsParseError(`${context}: ${message}`);
 }
 
-function show(value: string): string {
+export function show(value: string): string {
   const shown = JSON.stringify(value);
   return shown.length > 60 ? `${shown.slice(0, 57)}..."` : shown;
 }
 
-function exceedsBytes(value: string, max: number): boolean {
+export function exceedsBytes(value: string, max: number): boolean {
   if (value.length > max) return true; // every UTF-16 unit is at least one UTF-8 byte
   if (value.length * 3 <= max) return false; // and at most three
   return new TextEncoder().encode(value).length > max;
@@ -357,6 +357,6 @@ function has(obj: Record<string, unknown>, key: string): boolean {
 }
 
 /** Keeps events free of `undefined` keys, so that they serialise and compare cleanly. */
-function withoutUndefined<T extends object>(value: T): T {
+export function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import express from 'express';
 import { AllowlistService } from '../allowlist/service';
+import type { CanHold } from '../ads/decision';
 import type { BlockService } from '../blocks/service';
 import { Notifications } from '../notify/durable';
 import type { Config } from '../config';
@@ -36,6 +37,8 @@ export interface ApiDeps {
   allowlist?: AllowlistService;
   /** Default: per config.notify, as notifyWorkflows on the configured task queue. */
   notifications?: Notifications;
+  /** Whether the enforcement backends can hold an event's addresses beyond MAX_TARGETS_PER_EVENT (default: no). */
+  canHold?: CanHold;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -63,7 +66,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApi);
   });
-  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, notifications, gate, metrics, limits }));
+  app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, notifications, gate, metrics, limits, canHold: deps.canHold }));
   app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, limits }));
   app.use(allowlistRouter({ config: deps.config, allowlist, gate, limits }));
 

@@ -1,14 +1,16 @@
 /**
- * What the webhook does with parsed ADS events, in two phases so that nothing is half-done:
- *  1. plan: every event through the intake policy (`decide`) and every IP through the safety policy
- *     (`BlockService.checkIp`). Pure validation, nothing is started.
+ * What every front end (the webhook, the syslog listener) does with parsed ADS events, free of any
+ * transport, in two phases so that nothing is half-done:
+ *  1. plan: every event through the intake policy (`decide`, with the cap on addresses per event) and
+ *     every IP through the safety policy (`BlockService.checkIp`). Pure validation, nothing is started.
  *  2. execute: one `BlockService.block` per (event, IP). A retried delivery of the same event is a no-op in
  *     the block workflow (it dedups on the event id), so re-sending a whole batch after a failure is safe.
+ * `runIntake` is both phases in one call; it is what the front ends use.
  */
 import type { AdsEvent } from '../ads/event';
-import { describeEntry } from '../allowlist/cache';
+import { AllowlistCache, coveringEntry, describeEntry } from '../allowlist/cache';
 import type { AllowEntry } from '../../workflows/allowlist';
-import { decide, IgnoreRule, IntakePolicy } from '../ads/decision';
+import { CanHold, CAP_APPLIES, decide, IgnoreRule, IntakePolicy } from '../ads/decision';
 import { BlockError, BlockRequest, BlockResult, BlockService } from '../blocks/service';
 import type { EventOutcome } from '../../workflows/messages';
 import { inPool } from '../pool';
@@ -55,12 +57,43 @@ export interface IntakePlan {
   jobs: BlockJob[];
 }
 
+export interface IntakeOptions {
+  blocks: BlockService;
+  policy: IntakePolicy;
+  /** Block operations in flight for this call. */
+  concurrency: number;
+  /** Lifts MAX_TARGETS_PER_EVENT for an event whose addresses the enforcement backend can all hold. Default: never. */
+  canHold?: CanHold;
+  /**
+   * Awaited once, after planning and before the first block is started, and only when there is one to
+   * start: e.g. the webhook's "is Temporal there?" probe, which turns an outage into a quick 503. A throw
+   * aborts the call with nothing started.
+   */
+  beforeExecute?: () => Promise<void>;
+  /** The runtime allowlist: covered addresses are answered `ignored` with the entry named (webhook and syslog alike). */
+  allowlist?: Pick<AllowlistCache, 'entries'>;
+}
+
+/**
+ * Plan and execute: the per-event results. BlockErrors become per-IP results; anything else (Temporal
+ * gone, a throw from beforeExecute) propagates, and the caller may retry the same events safely.
+ */
+export async function runIntake(events: readonly AdsEvent[], o: IntakeOptions): Promise<EventResult[]> {
+  const plan = planIntake(events, o.blocks, o.policy, o.canHold);
+  if (plan.jobs.length > 0) {
+    await o.beforeExecute?.();
+    const entries = o.allowlist ? await o.allowlist.entries() : [];
+    if (entries.length) applyAllowlist(plan, (ip) => coveringEntry(ip, entries));
+  }
+  return executeIntake(plan, o.blocks, o.concurrency);
+}
+
 /** Phase 1: decide and validate every event and IP. Throws nothing for bad data: it becomes a result. */
-export function planIntake(events: readonly AdsEvent[], blocks: BlockService, intake: IntakePolicy): IntakePlan {
+export function planIntake(events: readonly AdsEvent[], blocks: BlockService, intake: IntakePolicy, canHold: CanHold = CAP_APPLIES): IntakePlan {
   const plan: IntakePlan = { results: [], jobs: [] };
   for (const e of events) {
     const base = { eventId: e.id, kind: e.kind, method: e.method, ...(e.priority ? { priority: e.priority } : {}) };
-    const decision = decide(e, intake);
+    const decision = decide(e, intake, canHold);
     if (decision.action === 'ignore') {
       plan.results.push({ ...base, outcome: 'ignored', rule: decision.rule, reason: decision.reason });
       continue;

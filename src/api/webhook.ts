@@ -7,8 +7,8 @@
  */
 import express, { Request, Router } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import type { CanHold } from '../ads/decision';
 import { AdsParseError, parseAdsBody } from '../ads/parse';
-import { coveringEntry } from '../allowlist/cache';
 import type { AllowlistService } from '../allowlist/service';
 import type { BlockService } from '../blocks/service';
 import type { Notifications } from '../notify/durable';
@@ -17,7 +17,7 @@ import type { Logger } from '../logger';
 import { unauthorized, webhookAuth } from './auth';
 import { requestLog } from './context';
 import { ApiError } from './errors';
-import { applyAllowlist, EventResult, executeIntake, planIntake } from './intake';
+import { EventResult, runIntake } from './intake';
 import type { ApiLimits } from './limits';
 import type { ApiMetrics } from './metrics';
 import type { TemporalGate } from './temporal-gate';
@@ -30,6 +30,8 @@ export interface WebhookDeps {
   gate: TemporalGate;
   metrics: ApiMetrics;
   limits: ApiLimits;
+  /** See IntakeOptions.canHold. */
+  canHold?: CanHold;
 }
 
 export interface WebhookReply {
@@ -61,13 +63,14 @@ export function webhookRouter(d: WebhookDeps): Router {
     if (!auth.ok) throw unauthorized(`webhook authentication failed: ${auth.reason}`, 'webhook');
     if (auth.method === 'untimed-signature') requestLog(res).warn('webhook request signed without timestamp (replayable; allowed by WEBHOOK_ALLOW_UNTIMED_SIGNATURE): upgrade the forwarder');
     const { events, errors } = parseBody(decodeBody(req, raw), d.limits.maxEvents);
-    const plan = planIntake(events, d.blocks, d.config.intake);
-    if (plan.jobs.length > 0) {
-      await d.gate.ensure(); // 503 now, before the first block is started
-      const entries = await d.allowlist.cache.entries();
-      if (entries.length) applyAllowlist(plan, (ip) => coveringEntry(ip, entries));
-    }
-    const results = await executeIntake(plan, d.blocks, d.limits.blockConcurrency);
+    const results = await runIntake(events, {
+      blocks: d.blocks,
+      policy: d.config.intake,
+      concurrency: d.limits.blockConcurrency,
+      canHold: d.canHold,
+      allowlist: d.allowlist.cache,
+      beforeExecute: () => d.gate.ensure(), // 503 now, before the first block is started
+    });
     report(requestLog(res), d.metrics, results, errors);
     await notifyRejected(d.notifications, requestLog(res), results, errors);
     res.status(200).json(reply(results, errors));

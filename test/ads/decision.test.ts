@@ -15,6 +15,7 @@ describe('DEFAULT_INTAKE_POLICY', () => {
       blockSourceMethods: ['SCANS', 'SSHDICT', 'RDPDICT', 'DICTATTACK', 'HTTPDICT', 'TELNET', 'SIPSCAN', 'SIPFLOOD', 'HONEYPOT'],
       blockTargetsMethods: ['DOS'],
       acceptIds: false,
+      maxTargetsPerEvent: 100,
     });
     expect(() => validateIntakePolicy(P)).not.toThrow();
   });
@@ -164,6 +165,48 @@ describe('decide: methods that must never block', () => {
   });
 });
 
+describe('decide: MAX_TARGETS_PER_EVENT', () => {
+  const attackers = (n: number) => Array.from({ length: n }, (_, i) => `203.0.${113 + Math.floor(i / 250)}.${(i % 250) + 1}`);
+  const dos = (n: number) => event({ method: 'DOS', priority: 'critical', source: '198.51.100.20', targets: attackers(n) });
+  const capped: IntakePolicy = { ...P, maxTargetsPerEvent: 3 };
+
+  test('an event at the cap blocks all its addresses', () => {
+    expect(decide(dos(3), capped)).toEqual({ action: 'block', ips: attackers(3), role: 'targets' });
+  });
+
+  test('an event over the cap is ignored as a whole, with the count and the variable in the reason', () => {
+    const decision = decide(dos(4), capped);
+    expect(decision).toEqual({
+      action: 'ignore',
+      rule: 'too-many-targets',
+      reason: 'event 4179523 (DOS) names 4 addresses to block, more than MAX_TARGETS_PER_EVENT (3); nothing is blocked',
+    });
+  });
+
+  test('counts distinct attackers, never the victim: duplicates and the source do not push an event over', () => {
+    const e = event({ method: 'DOS', priority: 'critical', source: '198.51.100.20', targets: [...attackers(3), '203.0.113.1', '198.51.100.20'] });
+    expect(decide(e, capped)).toMatchObject({ action: 'block', ips: attackers(3) });
+  });
+
+  test('a source-blocking method blocks one address, however many targets it lists', () => {
+    expect(decide(event({ targets: attackers(10) }), capped)).toEqual({ action: 'block', ips: ['203.0.113.45'], role: 'source' });
+  });
+
+  test('canHold lifts the cap for the count it is asked about, and is asked only over the cap', () => {
+    const asked: number[] = [];
+    const holdsFive = (n: number) => (asked.push(n), n <= 5);
+    expect(decide(dos(3), capped, holdsFive)).toMatchObject({ action: 'block' });
+    expect(decide(dos(5), capped, holdsFive)).toMatchObject({ action: 'block', ips: attackers(5) });
+    expect(decide(dos(6), capped, holdsFive)).toMatchObject({ action: 'ignore', rule: 'too-many-targets' });
+    expect(asked).toEqual([5, 6]);
+  });
+
+  test('the default cap is 100', () => {
+    expect(decide(dos(100), P)).toMatchObject({ action: 'block' });
+    expect(decide(dos(101), P)).toMatchObject({ action: 'ignore', rule: 'too-many-targets' });
+  });
+});
+
 describe('validateIntakePolicy', () => {
   test.each<[string, Partial<IntakePolicy>, RegExp]>([
     ['DOS as source-blocking', { blockSourceMethods: ['SSHDICT', 'DOS'], blockTargetsMethods: [] }, /DOS cannot block its source, which is the victim/],
@@ -172,6 +215,7 @@ describe('validateIntakePolicy', () => {
     ['a method in both lists', { blockSourceMethods: ['SCANS'], blockTargetsMethods: ['SCANS'] }, /SCANS is listed both as source-blocking and as targets-blocking/],
     ['a lower-case method', { blockSourceMethods: ['sshdict'] }, /"sshdict" is not an ADS method code/],
     ['an unknown minimum priority', { minPriority: 'urgent' as Priority }, /minPriority must be one of info, low, medium, high, critical/],
+    ['a cap of 0 addresses per event', { maxTargetsPerEvent: 0 }, /maxTargetsPerEvent must be an integer ≥ 1/],
   ])('rejects %s', (_name, change, reason) => {
     expect(() => validateIntakePolicy({ ...P, ...change })).toThrow(reason);
   });

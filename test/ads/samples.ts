@@ -32,3 +32,33 @@ export function replaceField(line: string, changes: Record<number, string>): str
 export function unterminated(line: string): string {
   return line.replace(/\r?\n$/, '');
 }
+
+/**
+ * ADS 13.0 syslog (CEF) lines, verbatim from shared/reference/flowmon-ads.md §5.1 (real lines of
+ * Progress' sample set; the third one is shortened there with "…"). As in the sample files they carry an
+ * RFC 3164 header without <PRI>; on the wire a syslog daemon adds one.
+ */
+export const CEF_SSHDICT_V4_LIST =
+  'Nov  3 15:10:47 localhost ADS[201934]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|13.00.00|SSHDICT|SSH attack|8|src=10.0.57.1 smac=0c:70:00:00:00:00 start=Nov 03 2025 15:10:43 msg=Distributed attack has been detected. This attack was unsuccessful. Current targets: 0, attempts: 50, upload: 0 B, maximal upload: 97.66 KiB; total targets: 10, attempts: 100, upload: 0 B, maximal upload: 97.66 KiB. cs4=192.168.57.2, 192.168.57.3, 192.168.57.4, 192.168.57.5, 192.168.57.6, 192.168.57.7, 192.168.57.8, 192.168.57.9, 192.168.57.10, 192.168.57.11 cs4Label=dstIPv4list cs2=Default cs2Label=MethodInstanceName cn2=1 cn2Label=DataFeedID cn3=2 cn3Label=PerspectiveID';
+
+/** "Send one message per target" mode: one of the single-target messages of a SCANS event. */
+export const CEF_SCANS_ONE_TARGET =
+  'Nov  3 15:13:07 localhost ADS[208086]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|13.00.00|SCANS|Port scanning|6|src=10.0.21.1 smac=0c:70:00:00:00:00 start=Nov 03 2025 15:13:04 msg=ARP scan (attempts with response: 0, attempts without response: 20, targets: 10). dst=192.168.21.2 cs2=Default cs2Label=MethodInstanceName cn2=1 cn2Label=DataFeedID cn3=2 cn3Label=PerspectiveID';
+
+export const CEF_SSHDICT_V6 =
+  'Nov  3 15:33:29 localhost ADS[228813]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|13.00.00|SSHDICT|SSH attack|8|c6a2=fe80::a1 c6a2Label=srcIPv6 smac=0c:70:00:00:00:00 start=Nov 03 2025 15:33:24 msg=Distributed attack has been detected. … c6a3=fe80::2 c6a3Label=dstIPv6 cs2=Default cs2Label=MethodInstanceName cn2=1 cn2Label=DataFeedID cn3=2 cn3Label=PerspectiveID';
+
+/**
+ * The same SCANS event's "remaining targets" message (CONSTRUCTED: same header and start, the targets the
+ * single messages did not name as a list, as the reference describes the mode).
+ */
+export const CEF_SCANS_REMAINING = CEF_SCANS_ONE_TARGET.replace(
+  'dst=192.168.21.2',
+  'cs4=192.168.21.7, 192.168.21.8, 192.168.21.9, 192.168.21.10, 192.168.21.11 cs4Label=dstIPv4list',
+);
+
+/** Replaces addresses in a line (e.g. the samples' private ones by documentation ones that may be blocked). */
+export function withAddresses(line: string, map: Record<string, string>): string {
+  // Whole addresses only: 192.168.57.1 must not match the start of 192.168.57.10.
+  return line.replace(/[0-9a-f]*[.:][0-9a-f.:]*[0-9a-f]/gi, (ip) => map[ip] ?? ip);
+}

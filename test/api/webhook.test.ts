@@ -200,6 +200,16 @@ describe('intake and safety policy', () => {
     await neverStarted(ip);
   });
 
+  it('ignores an event naming more addresses than MAX_TARGETS_PER_EVENT (default 100), starting nothing', async () => {
+    const id = eventId();
+    const attackers = Array.from({ length: 101 }, (_, i) => `198.18.${Math.floor(i / 200)}.${(i % 200) + 1}`);
+    const r = await postAuth({ lines: [adsLine({ id, method: 'DOS', priority: 'Critical', source: '198.51.100.99', targets: attackers })] });
+    expect(r.status).toBe(200);
+    expect(r.body.events[0]).toMatchObject({ eventId: id, outcome: 'ignored', rule: 'too-many-targets' });
+    expect(r.body.events[0].reason).toContain('MAX_TARGETS_PER_EVENT (100)');
+    await neverStarted(attackers[0]);
+  });
+
   it('reports each IP of a multi-target event separately', async () => {
     const good = freshIp();
     const r = await postAuth({ lines: [adsLine({ id: eventId(), method: 'DOS', priority: 'Critical', source: '198.51.100.99', targets: [good, '10.9.9.9'] })] });
