@@ -18,6 +18,7 @@ import { recordFirewallCall } from './api/metrics';
 import { Notifications } from './notify/durable';
 import { FirewallFailureWatch } from './notify/firewall-watch';
 import { startSyslogIntake } from './syslog/listener';
+import { capacityOf } from './enforcement';
 
 type Stop = () => Promise<unknown>;
 
@@ -64,9 +65,11 @@ async function main(): Promise<void> {
   );
 
   const blocks = new BlockService(client, config);
-  const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger, notifications });
+  // MAX_TARGETS_PER_EVENT is lifted for an event whose addresses every target's backend can hold (a feed: 128K).
+  const canHold = (n: number) => config.targets.every((t) => capacityOf(t) >= n);
+  const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger, notifications, canHold });
   stops.push(() => api.close());
-  const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger });
+  const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger, canHold });
   if (syslog) stops.push(() => syslog.close());
 
   logger.info(
