@@ -57,13 +57,16 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // What was committed lately (per IP, latest wins): re-committed after an uncertain write.
   const recent = new ChangeQueue();
   let uncertain = false;
-  // At the re-check, each IP's latest committed change is what the firewall must reflect.
-  const recheckLater = (ips: string[]) => {
+  let lastUncertainMs = 0;
+  // At the re-check, each recently changed IP's latest committed change is what the firewall must reflect:
+  // the stale request may undo changes committed before it or after it.
+  let recheckPending = false;
+  const recheckLater = () => {
+    if (recheckPending) return;
+    recheckPending = true;
     void wf.sleep(STALE_WRITE_RECHECK_MS).then(() => {
-      for (const ip of ips) {
-        const latest = recent.get(ip);
-        if (latest) queue.push({ ...latest.change, owner: undefined });
-      }
+      recheckPending = false;
+      for (const ip of recent.ips()) queue.push({ ...recent.get(ip)!.change, owner: undefined });
     });
   };
 
@@ -107,12 +110,15 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     backoffMs = 0;
     retryingSinceMs = undefined;
     batchWindowMs = result.batchWindowMs;
-    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push(q.change);
+    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push({ ...q.change, owner: undefined });
+    for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
     if (uncertain || result.attempt > 1) {
-      recheckLater(recent.ips());
+      lastUncertainMs = Date.now();
+      recheckLater();
       uncertain = false;
     }
+    if (!recheckPending && recent.size > 0 && Date.now() - lastUncertainMs > 4 * STALE_WRITE_RECHECK_MS) recent.take(recent.size);
     stats.writes += result.writes;
     stats.lastApplyAtMs = Date.now();
     stats.lastError = result.problems.length ? result.problems[result.problems.length - 1] : stats.lastError;

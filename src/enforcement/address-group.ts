@@ -328,15 +328,23 @@ export class AddressGroupBackend implements EnforcementBackend {
     });
   }
 
+  /**
+   * Ours in this set: members of its shards whose object carries our marker, plus marked objects that are in
+   * no group at all (leftovers, e.g. of a block terminated between its object and its membership). A marked
+   * object in some other group is another set's (another target sharing the VDOM) or an operator's.
+   */
   async list(set: string): Promise<OwnedEntry[]> {
     const family = this.familyOf(set);
     const shards = await this.readShards(family);
     const comments = await this.addressComments(family);
     const members = new Set(shards.flatMap((s) => s.members));
+    const inSomeGroup = new Set((await this.observe('listGroups', () => this.fw.listGroups(family))).flatMap((g) => g.members));
     const out: OwnedEntry[] = [];
     for (const [name, comment] of comments) {
       const ip = ipOf(name);
-      if (ip && isOurs(comment)) out.push({ ip, family, enforced: members.has(name), proof: 'marker' });
+      if (!ip || !isOurs(comment)) continue;
+      if (members.has(name)) out.push({ ip, family, enforced: true, proof: 'marker' });
+      else if (!inSomeGroup.has(name)) out.push({ ip, family, enforced: false, proof: 'marker' });
     }
     return out;
   }

@@ -118,7 +118,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     backend: backends.get(TARGET)!,
     firewallCalls,
     async stop() {
-      worker.shutdown();
+      try {
+        worker.shutdown();
+      } catch {
+        // already shut down by the test (a worker restart scenario)
+      }
       await running;
       await firewall.close();
       await emulator.close();
