@@ -14,7 +14,7 @@ import { connectClient, createFirewallClients, runWorker } from './worker/worker
 import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
-import { recordFirewallCall } from './api/metrics';
+import { recordFirewallCall, recordStillActive } from './api/metrics';
 
 type Stop = () => Promise<unknown>;
 
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   await bootstrapTemporal(client, config, { registerAttributes: !temporal.dev, reconcileEvery: config.reconcileEveryMs });
 
   const firewalls = createFirewallClients(config.targets);
-  stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall }));
+  stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall, onStillActive: recordStillActive }));
 
   const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
   stops.push(() => api.close());

@@ -5,6 +5,8 @@ import { createActivities } from '../../activities';
 import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { Config, TargetConfig } from '../config';
 import { createBackend, EnforcementBackend } from '../enforcement';
+import { createStillActive, StillActiveRuntime } from '../still-active';
+import type { StillActiveHook } from '../../activities/still-active';
 
 /** Observes every firewall call (metrics, tests): target, operation, duration, and the error if it failed. */
 export type FirewallCallHook = (target: string, op: string, ms: number, error?: FortiOSError) => void;
@@ -21,6 +23,10 @@ export interface WorkerOptions {
   batchWindowMs?: number;
   /** A prebuilt bundle (tests bundle once for all files); otherwise workflows/ is bundled at start (~1 s). */
   workflowBundlePath?: string;
+  /** STILL_ACTIVE (createStillActive): blocks admitted by this worker ask before they lapse; undefined = off. */
+  stillActive?: StillActiveRuntime;
+  /** Observes every still-active answer (metrics). */
+  onStillActive?: StillActiveHook;
 }
 
 /** The backend of every target, over its FortiOS client, each call observed. */
@@ -50,6 +56,8 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     temporal: o.client,
     taskQueue: o.taskQueue,
     batchWindowMs: o.batchWindowMs ?? 0,
+    stillActive: o.stillActive,
+    onStillActive: o.onStillActive,
   });
   return Worker.create({
     connection: o.connection,
@@ -94,9 +102,10 @@ export async function runWorker(
   client: Client,
   address: string,
   firewalls: Map<string, FortiOSClient>,
-  extra: Pick<WorkerOptions, 'workflowBundlePath'> & { onFirewallCall?: FirewallCallHook } = {},
+  extra: Pick<WorkerOptions, 'workflowBundlePath' | 'onStillActive'> & { onFirewallCall?: FirewallCallHook } = {},
 ): Promise<() => Promise<void>> {
   const connection = await NativeConnection.connect({ address });
+  const stillActive = config.stillActive && createStillActive(config.stillActive);
   const worker = await createWorker({
     connection,
     client,
@@ -106,11 +115,14 @@ export async function runWorker(
     ipPolicy: config.ipPolicy,
     batchWindowMs: config.block.batchWindowMs,
     workflowBundlePath: extra.workflowBundlePath,
+    stillActive,
+    onStillActive: extra.onStillActive,
   });
   const done = worker.run();
   return async () => {
     worker.shutdown();
     await done.catch(() => undefined);
+    await stillActive?.port.close();
     await connection.close();
   };
 }
