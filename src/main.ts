@@ -49,6 +49,8 @@ async function main(): Promise<void> {
 
   const firewalls = createFirewallClients(config.targets);
   stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall, onStillActive: recordStillActive }));
+  const sa = config.stillActive;
+  if (sa && sa.mode !== 'off') logger.info({ source: sa.mode, window: sa.windowMs, maxTotal: sa.maxTotalMs, flowmon: sa.flowmon?.url }, 'still-active on: blocks ask before they lapse');
 
   const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
   stops.push(() => api.close());
