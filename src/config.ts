@@ -16,6 +16,7 @@ import { parsePriority } from './ads/event';
 import { ENFORCEMENT_KINDS, EnforcementKind } from './enforcement/port';
 import { plaintextProblem } from './api/listen';
 import { MAX_TARGETS } from './ads/parse';
+import { STILL_ACTIVE_MODES, StillActiveConfig, StillActiveMode } from './still-active';
 
 export type Env = Record<string, string | undefined>;
 
@@ -83,6 +84,8 @@ export interface Config {
   logLevel: string;
   /** Outbound notifications (NOTIFY_*); absent or `kinds: []` = off. */
   notify?: NotifyConfig;
+  /** STILL_ACTIVE*, FLOWMON_*: blocks ask before they lapse whether their attacker is still active (loadConfig always sets it; absent = off). */
+  stillActive?: StillActiveConfig;
 }
 
 export class ConfigError extends Error {
@@ -311,6 +314,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
     ipPolicy: { ...DEFAULT_IP_POLICY },
     logLevel: r.str('LOG_LEVEL', 'info'),
     reconcileEveryMs: r.duration('RECONCILE_INTERVAL', '5m'),
+    stillActive: { mode: 'off', windowMs: 0, maxTotalMs: 0 },
   };
   const plaintext = plaintextProblem(config.api);
   if (plaintext) r.problems.push(plaintext);
@@ -319,6 +323,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
   if (config.block.ttlMs > config.block.maxTtlMs) {
     r.problems.push(`BLOCK_TTL: ${formatDuration(config.block.ttlMs)} is longer than BLOCK_MAX_TTL (${formatDuration(config.block.maxTtlMs)})`);
   }
+  config.stillActive = readStillActive(r, config.block.ttlMs);
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(config.logLevel)) {
     r.problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected debug, info, warn or error`);
   }
@@ -384,6 +389,43 @@ function readNotifyConfig(r: Reader, webhookSecret: string | undefined): NotifyC
   if (unknown.length) r.problems.push(`NOTIFY_EVENTS: unknown kind ${unknown.map((k) => JSON.stringify(k)).join(', ')}; expected some of ${NOTIFY_KINDS.join(', ')}`);
   if (notify.webhook || notify.syslog) notify.kinds = wanted.length ? (NOTIFY_KINDS.filter((k) => wanted.includes(k)) as NotifyKind[]) : [...NOTIFY_KINDS];
   return notify;
+}
+
+/** STILL_ACTIVE, STILL_ACTIVE_WINDOW, STILL_ACTIVE_MAX_TOTAL and, for flowmon, FLOWMON_* (README, "Blocks that outlive a once-firing event"). */
+function readStillActive(r: Reader, ttlMs: number): StillActiveConfig {
+  const mode = r.str('STILL_ACTIVE', 'off').toLowerCase() as StillActiveMode;
+  const windowMs = r.duration('STILL_ACTIVE_WINDOW', '15m');
+  const maxTotalMs = r.duration('STILL_ACTIVE_MAX_TOTAL', '7d');
+  if (!STILL_ACTIVE_MODES.includes(mode)) {
+    r.problems.push(`STILL_ACTIVE=${JSON.stringify(r.opt('STILL_ACTIVE'))}: expected off, intake or flowmon`);
+    return { mode: 'off', windowMs, maxTotalMs };
+  }
+  if (mode === 'off') return { mode, windowMs, maxTotalMs };
+  if (windowMs >= ttlMs) r.problems.push('STILL_ACTIVE_WINDOW: must be shorter than BLOCK_TTL (blocks ask this long before they lapse)');
+  if (maxTotalMs < ttlMs) r.problems.push('STILL_ACTIVE_MAX_TOTAL: shorter than BLOCK_TTL, so no block could ever be extended');
+  if (mode === 'intake') return { mode, windowMs, maxTotalMs };
+  const url = r.opt('FLOWMON_URL');
+  const user = r.opt('FLOWMON_USER');
+  const password = secretFrom(r, 'FLOWMON_PASSWORD', {});
+  const caFile = r.opt('FLOWMON_CA_FILE');
+  const timeZone = r.str('FLOWMON_TIMEZONE', 'UTC');
+  if (!url) r.problems.push('FLOWMON_URL: required with STILL_ACTIVE=flowmon (e.g. https://flowmon.example)');
+  else
+    r.check('FLOWMON_URL', () => {
+      const u = new URL(url);
+      if (!['https:', 'http:'].includes(u.protocol) || u.pathname !== '/' || u.search || u.username || u.password) throw new Error('expected https://host[:port], without path, query or credentials');
+    });
+  if (!user) r.problems.push('FLOWMON_USER: required with STILL_ACTIVE=flowmon');
+  if (!password) r.problems.push('FLOWMON_PASSWORD (or FLOWMON_PASSWORD_FILE): required with STILL_ACTIVE=flowmon');
+  if (caFile) {
+    try {
+      accessSync(caFile, constants.R_OK);
+    } catch {
+      r.problems.push(`FLOWMON_CA_FILE: cannot read ${caFile}`);
+    }
+  }
+  r.check('FLOWMON_TIMEZONE', () => void new Intl.DateTimeFormat('en', { timeZone }));
+  return { mode, windowMs, maxTotalMs, flowmon: { url: url ?? '', user: user ?? '', password: password ?? '', caFile, timeZone } };
 }
 
 /** API_TLS_*: both files or neither, each readable; the client CA only with a certificate. */

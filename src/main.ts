@@ -14,7 +14,7 @@ import { connectClient, createFirewallClients, runWorker } from './worker/worker
 import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
-import { recordFirewallCall } from './api/metrics';
+import { recordFirewallCall, recordStillActive } from './api/metrics';
 import { Notifications } from './notify/durable';
 import { FirewallFailureWatch } from './notify/firewall-watch';
 import { startSyslogIntake } from './syslog/listener';
@@ -61,8 +61,11 @@ async function main(): Promise<void> {
         recordFirewallCall(target, op, ms, error);
         watch?.observe(target, op, ms, error);
       },
+      onStillActive: recordStillActive,
     }),
   );
+  const sa = config.stillActive;
+  if (sa && sa.mode !== 'off') logger.info({ source: sa.mode, window: sa.windowMs, maxTotal: sa.maxTotalMs, flowmon: sa.flowmon?.url }, 'still-active on: blocks ask before they lapse');
 
   const blocks = new BlockService(client, config);
   // MAX_TARGETS_PER_EVENT is lifted for an event whose addresses every target's backend can hold (a feed: 128K).

@@ -4,7 +4,8 @@
  * when to re-send a request and when to tell the firewall a new expiry. No Temporal API here, so the rules
  * are unit-tested directly (test/workflows/block-rules.test.ts); workflows/block.ts does the waiting.
  */
-import type { Asked, BlockCarry, BlockInput, EventRef, ExtendRequest, Extension, SetAnswer } from './messages';
+import type { StillActiveAnswer, StillActiveQuestion } from '../src/still-active/port';
+import type { Asked, BlockCarry, BlockInput, EventRef, ExtendRequest, Extension, SetAnswer, StillActiveCheck } from './messages';
 
 export const KEEP_EVENTS = 50;
 export const KEEP_EXTENSIONS = 50;
@@ -48,14 +49,62 @@ export function recordEvent(s: BlockCarry, input: BlockInput, event: EventRef, t
   const first = s.eventCount === 0;
   s.events = [...s.events, event].slice(-KEEP_EVENTS);
   s.eventCount++;
-  let ttl = Math.min(ttlMs, input.maxTtlMs);
-  const esc = input.escalation;
-  if (esc && !first) {
-    s.currentTtlMs = Math.min(Math.max(s.currentTtlMs, ttl) * esc.factor, esc.maxTtlMs, input.maxTtlMs);
-    ttl = s.currentTtlMs;
-  }
-  const moved = moveExpiry(s, now + ttl, now, 'event', `ads:${event.id}`);
+  if (!first && !isManual(event)) s.lastAdsEventAtMs = now; // an ADS event after the one that started the block: STILL_ACTIVE=intake
+  const moved = moveExpiry(s, now + repeatTtl(s, input, ttlMs, first), now, 'event', `ads:${event.id}`);
   return first ? 'started' : moved ? 'extended' : 'unchanged';
+}
+
+/** The TTL a repeat offence earns: the given TTL, escalated for a repeat (capped), never beyond the block's maximum. */
+function repeatTtl(s: BlockCarry, input: BlockInput, ttlMs: number, first: boolean): number {
+  const ttl = Math.min(ttlMs, input.maxTtlMs);
+  const esc = input.escalation;
+  if (!esc || first) return ttl;
+  s.currentTtlMs = Math.min(Math.max(s.currentTtlMs, ttl) * esc.factor, esc.maxTtlMs, input.maxTtlMs);
+  return s.currentTtlMs;
+}
+
+const isManual = (e: EventRef): boolean => e.id.startsWith('manual:');
+
+/**
+ * STILL_ACTIVE: when this block asks whether its attacker is still active — STILL_ACTIVE_WINDOW before its
+ * expiry, once per expiry — or undefined when it will not ask: the option was off at admission, the block
+ * holds no ADS event (a manual block), or its maximum total time is already reached.
+ */
+export function stillActiveDueMs(s: BlockCarry): number | undefined {
+  const sa = s.stillActive;
+  if (!sa || s.state !== 'active' || isOver(s)) return undefined;
+  if (s.stillActiveAskedForMs === s.expiresAtMs) return undefined;
+  if (!s.events.some((e) => !isManual(e))) return undefined;
+  if (s.expiresAtMs >= s.createdAtMs + sa.maxTotalMs) return undefined;
+  return s.expiresAtMs - sa.windowMs;
+}
+
+/** What the block asks (the port's question), in workflow time. */
+export function stillActiveQuestion(s: BlockCarry, input: BlockInput, now: number): StillActiveQuestion {
+  return {
+    target: input.target,
+    ip: input.ip,
+    family: input.family,
+    atMs: now,
+    windowMs: s.stillActive!.windowMs,
+    sinceMs: s.stillActiveLast?.atMs ?? s.createdAtMs,
+    ...(s.lastAdsEventAtMs !== undefined ? { lastEventAtMs: s.lastAdsEventAtMs } : {}),
+  };
+}
+
+/**
+ * Records the answer; `seen` extends like a repeat event at this moment (escalation, BLOCK_MAX_TTL per
+ * extension), never past the block's start + STILL_ACTIVE_MAX_TOTAL. `not-seen` and `unknown` change
+ * nothing: the block lifts on time. A block cancelled or evicted while it asked is not extended.
+ */
+export function applyStillActive(s: BlockCarry, input: BlockInput, askedAtMs: number, answer: StillActiveAnswer, now: number): void {
+  const check: StillActiveCheck = { atMs: askedAtMs, source: answer.source, verdict: answer.verdict, detail: answer.detail };
+  if (answer.verdict === 'seen' && !isOver(s) && s.stillActive) {
+    const capMs = s.createdAtMs + s.stillActive.maxTotalMs;
+    const toMs = Math.min(now + repeatTtl(s, input, input.ttlMs, false), capMs);
+    if (moveExpiry(s, toMs, now, 'still-active', `still-active:${answer.source}`)) check.extendedToMs = toMs;
+  }
+  s.stillActiveLast = check;
 }
 
 export function extendProblem(s: BlockCarry, input: BlockInput, req: ExtendRequest, now: number): string | undefined {

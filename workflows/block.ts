@@ -20,6 +20,7 @@ import { Notifier } from './notify';
 import type { NotifyKind } from '../src/notify/events';
 import {
   accepts,
+  applyStillActive,
   extend,
   extendProblem,
   freshCarry,
@@ -32,6 +33,8 @@ import {
   relative,
   resendDelayMs,
   SEARCHABLE_EVENT_IDS,
+  stillActiveDueMs,
+  stillActiveQuestion,
 } from './block-rules';
 import {
   BlockCarry,
@@ -121,6 +124,7 @@ class Block {
     const admission = await local.admitBlock({ target, ip, family });
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
+    if (admission.stillActive) this.s.stillActive = admission.stillActive;
   }
 
   private async pending(): Promise<void> {
@@ -136,9 +140,21 @@ class Block {
     const remaining = this.s.expiresAtMs - Date.now();
     if (remaining <= 0) return this.toReleasing();
     if (this.s.reassert || needsExpiryRefresh(this.s)) await this.send('add');
-    if (this.s.asked) return this.waitOrResend(remaining);
+    // STILL_ACTIVE (absent unless admitted with it on: then nothing below differs from before).
+    const askAt = stillActiveDueMs(this.s);
+    if (askAt !== undefined && askAt <= Date.now()) return this.askStillActive();
+    const wakeIn = askAt === undefined ? remaining : Math.min(remaining, askAt - Date.now());
+    if (this.s.asked) return this.waitOrResend(wakeIn);
     this.wake = false;
-    await wf.condition(() => this.wake, remaining);
+    await wf.condition(() => this.wake, wakeIn);
+  }
+
+  /** Is the attacker still active? One local activity (it never fails: `unknown` changes nothing). */
+  private async askStillActive(): Promise<void> {
+    const askedAt = Date.now();
+    this.s.stillActiveAskedForMs = this.s.expiresAtMs;
+    const answer = await local.askStillActive(stillActiveQuestion(this.s, this.input, askedAt));
+    applyStillActive(this.s, this.input, askedAt, answer, Date.now());
   }
 
   private async releasing(): Promise<void> {
@@ -304,6 +320,7 @@ class Block {
       cancelledBy: s.cancelledBy ? { actor: s.cancelledBy.actor, reason: s.cancelledBy.reason, at: iso(s.cancelledBy.atMs) } : undefined,
       evictedReason: s.evicted,
       lastError: s.lastError,
+      ...(s.stillActive ? { stillActive: { ...s.stillActive, ...(s.stillActiveLast ? { last: s.stillActiveLast } : {}) } } : {}),
     };
   }
 
@@ -340,6 +357,7 @@ class Block {
       ...s.events.slice(-3).reverse().map((e) => `event ${e.id}${e.method ? ` ${e.method}` : ''}${e.severity ? ` (${e.severity})` : ''} at ${iso(e.receivedAtMs)}`),
       ...(s.eventCount > 3 ? [`${s.eventCount} events in all`] : []),
       ...s.extensions.slice(-2).map((x) => `extended to ${iso(x.toMs)} by ${x.actor}`),
+      ...(s.stillActiveLast ? [`still active? ${s.stillActiveLast.verdict} (${s.stillActiveLast.source}, ${iso(s.stillActiveLast.atMs)}): ${s.stillActiveLast.detail}`] : []),
       ...(s.cancelledBy ? [`cancelled by ${s.cancelledBy.actor}: ${s.cancelledBy.reason}`] : []),
       ...(s.evicted ? [`evicted: ${s.evicted}`] : []),
       ...(s.lastError ? [`error: ${s.lastError}`] : []),

@@ -115,6 +115,34 @@ export interface BlockCarry {
   pushedExpiryMs?: number;
   /** The set must be told this block's membership again (nudged by reconciliation or a fresh enforcer). */
   reassert?: boolean;
+  /** STILL_ACTIVE: set at admission when the worker has it on (absent = off: the block asks nothing). */
+  stillActive?: StillActiveSettings;
+  /** Workflow time of the last repeat ADS event (not the block's first event, not a manual block) it recorded, from any intake. */
+  lastAdsEventAtMs?: number;
+  /** The expiry the block last asked about (one question per expiry). */
+  stillActiveAskedForMs?: number;
+  stillActiveLast?: StillActiveCheck;
+}
+
+/**
+ * Blocks that outlive a once-firing event (ADS runs our script when an event starts, not on its updates):
+ * STILL_ACTIVE_WINDOW before expiry the block asks whether its attacker is still active and, if so, extends
+ * by the repeat-event rules (escalation), never past its start + maxTotalMs.
+ */
+export interface StillActiveSettings {
+  source: 'intake' | 'flowmon';
+  windowMs: number;
+  maxTotalMs: number;
+}
+
+/** The last still-active question of a block and its answer. */
+export interface StillActiveCheck {
+  atMs: number;
+  source: 'intake' | 'flowmon';
+  verdict: 'seen' | 'not-seen' | 'unknown';
+  detail: string;
+  /** Set when the answer extended the block. */
+  extendedToMs?: number;
 }
 
 export interface Extension {
@@ -122,7 +150,8 @@ export interface Extension {
   fromMs: number;
   toMs: number;
   actor: string;
-  cause: 'event' | 'extend';
+  /** 'still-active': an answer of STILL_ACTIVE (actor `still-active:<source>`). */
+  cause: 'event' | 'extend' | 'still-active';
 }
 
 export interface BlockStatus {
@@ -145,6 +174,8 @@ export interface BlockStatus {
   cancelledBy?: { actor: string; reason: string; at: string };
   evictedReason?: string;
   lastError?: string;
+  /** With STILL_ACTIVE on: its settings and the last question asked. */
+  stillActive?: StillActiveSettings & { last?: StillActiveCheck };
 }
 
 /** A (repeat) ADS event for this IP: recorded, and the expiry moves to event time + TTL (never shorter). */

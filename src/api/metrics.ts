@@ -32,6 +32,7 @@ export class ApiMetrics {
   readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
   readonly firewallCalls: Histogram<'target' | 'op' | 'result'>;
   readonly firewallErrors: Counter<'target' | 'op' | 'kind'>;
+  readonly stillActiveChecks: Counter<'source' | 'verdict'>;
   private countBlocks?: () => Promise<GroupCount[]>;
   private cached?: { at: number; counts: Promise<GroupCount[]> };
   private readonly cacheMs: number;
@@ -64,6 +65,12 @@ export class ApiMetrics {
       name: 'ads_mitigator_firewall_call_errors_total',
       help: 'Failed FortiOS REST calls, by target, operation and error kind (auth, timeout, rate-limited, ...)',
       labelNames: ['target', 'op', 'kind'],
+      registers,
+    });
+    this.stillActiveChecks = new Counter({
+      name: 'ads_mitigator_still_active_checks_total',
+      help: 'STILL_ACTIVE questions of blocks about to lapse, by source (intake, flowmon) and verdict (seen, not-seen, unknown = the source could not tell: no extension)',
+      labelNames: ['source', 'verdict'],
       registers,
     });
     this.groupGauge('ads_mitigator_blocks_active', 'Blocks in state active (running block workflows), per firewall target and address group', (c) => c.active);
@@ -151,6 +158,11 @@ let shared: ApiMetrics | undefined;
 export function sharedMetrics(): ApiMetrics {
   shared ??= new ApiMetrics({ processMetrics: true });
   return shared;
+}
+
+/** The worker's `onStillActive` hook: `runWorker(..., { onStillActive: recordStillActive })`. */
+export function recordStillActive(answer: { source: string; verdict: string }): void {
+  sharedMetrics().stillActiveChecks.inc({ source: answer.source, verdict: answer.verdict });
 }
 
 /** Signature of the activities' `onFirewallCall` hook: `createWorker({ ..., onFirewallCall: recordFirewallCall })`. */

@@ -102,6 +102,19 @@ const schemas: Record<string, Json> = {
       cancelledBy: { type: 'object', properties: { actor: { type: 'string' }, reason: { type: 'string' }, at: { type: 'string' } } },
       evictedReason: { type: 'string' },
       lastError: { type: 'string' },
+      stillActive: {
+        type: 'object',
+        description: 'STILL_ACTIVE: the settings the block was admitted with and its last question (absent when off)',
+        properties: {
+          source: { type: 'string', enum: ['intake', 'flowmon'] },
+          windowMs: { type: 'number' },
+          maxTotalMs: { type: 'number' },
+          last: {
+            type: 'object',
+            properties: { atMs: { type: 'number' }, source: { type: 'string' }, verdict: { type: 'string', enum: ['seen', 'not-seen', 'unknown'] }, detail: { type: 'string' }, extendedToMs: { type: 'number' } },
+          },
+        },
+      },
     },
   },
   BlockSummary: {

@@ -1,32 +1,31 @@
 /** Standalone worker process (production: one or more of these next to a real Temporal cluster). */
 import 'dotenv/config';
-import { NativeConnection } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
-import { connectClient, createBackends, createFirewallClients, createWorker } from './worker';
+import { recordFirewallCall, recordStillActive } from '../api/metrics';
+import { connectClient, createFirewallClients, runWorker } from './worker';
 import { installRuntime } from './runtime';
 
 async function main(): Promise<void> {
   const { config } = loadConfig();
   const logger = createLogger(config.logLevel, 'worker');
-  installRuntime(logger);
+  // Shutdown is ours (below): stop polling, let tasks in flight finish, close connections.
+  installRuntime(logger, []);
   const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
   if (config.targets.some((t) => !t.url)) throw new Error('the standalone worker needs FORTIGATE_URL (or TARGETS_FILE with urls)');
-  const connection = await NativeConnection.connect({ address });
   const client = await connectClient(address, config.temporal.namespace);
-  const worker = await createWorker({
-    connection,
-    client,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    backends: createBackends(config.targets, createFirewallClients(config.targets)),
-    ipPolicy: config.ipPolicy,
-    batchWindowMs: config.block.batchWindowMs,
-    notify: config.notify,
-  });
+  const firewalls = createFirewallClients(config.targets);
+  // The same assembly as `npm start` (runWorker): backends, allowlist, notifications, still-active.
+  const stop = await runWorker(config, client, address, firewalls, { onFirewallCall: recordFirewallCall, onStillActive: recordStillActive });
   logger.info({ address, taskQueue: config.temporal.taskQueue }, 'worker started');
-  await worker.run(); // resolves after SIGINT/SIGTERM (the runtime's shutdown signals)
-  await connection.close();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  logger.info('worker stopping');
+  await stop();
+  await Promise.all([...firewalls.values()].map((f) => f.close()));
+  await client.connection.close();
 }
 
 main().catch((err) => {

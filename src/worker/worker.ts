@@ -8,6 +8,8 @@ import { createBackend, EnforcementBackend } from '../enforcement';
 import { createNotifyActivities } from '../../activities/notify';
 import { createAllowlistActivities } from '../../activities/allowlist';
 import { NOTIFY_DISABLED, NotifyConfig } from '../notify/events';
+import { createStillActive, StillActiveRuntime } from '../still-active';
+import type { StillActiveHook } from '../../activities/still-active';
 
 /** Observes every firewall call (metrics, tests): target, operation, duration, and the error if it failed. */
 export type FirewallCallHook = (target: string, op: string, ms: number, error?: FortiOSError) => void;
@@ -26,6 +28,10 @@ export interface WorkerOptions {
   workflowBundlePath?: string;
   /** Notification sinks (NOTIFY_*); default: none. */
   notify?: NotifyConfig;
+  /** STILL_ACTIVE (createStillActive): blocks admitted by this worker ask before they lapse; undefined = off. */
+  stillActive?: StillActiveRuntime;
+  /** Observes every still-active answer (metrics). */
+  onStillActive?: StillActiveHook;
 }
 
 /** The backend of every target, over its FortiOS client, each call observed. */
@@ -57,6 +63,8 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
       temporal: o.client,
       taskQueue: o.taskQueue,
       batchWindowMs: o.batchWindowMs ?? 0,
+      stillActive: o.stillActive,
+      onStillActive: o.onStillActive,
       // The runtime allowlist is the worker's last check before a block is applied.
       admission: async (_target, ip) => {
         const entry = await allowlist.checkAllowlist(ip);
@@ -109,9 +117,10 @@ export async function runWorker(
   client: Client,
   address: string,
   firewalls: Map<string, FortiOSClient>,
-  extra: Pick<WorkerOptions, 'workflowBundlePath'> & { onFirewallCall?: FirewallCallHook } = {},
+  extra: Pick<WorkerOptions, 'workflowBundlePath' | 'onStillActive'> & { onFirewallCall?: FirewallCallHook } = {},
 ): Promise<() => Promise<void>> {
   const connection = await NativeConnection.connect({ address });
+  const stillActive = config.stillActive && createStillActive(config.stillActive);
   const worker = await createWorker({
     connection,
     client,
@@ -122,11 +131,14 @@ export async function runWorker(
     batchWindowMs: config.block.batchWindowMs,
     workflowBundlePath: extra.workflowBundlePath,
     notify: config.notify,
+    stillActive,
+    onStillActive: extra.onStillActive,
   });
   const done = worker.run();
   return async () => {
     worker.shutdown();
     await done.catch(() => undefined);
+    await stillActive?.port.close();
     await connection.close();
   };
 }

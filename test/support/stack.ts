@@ -15,7 +15,7 @@ import { registerSearchAttributes } from '../../src/temporal/search-attributes';
 import { ALL_SEARCH_ATTRIBUTES, BlockInput, BlockStatus, blockWorkflowId, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 import { startEmulator, RunningEmulator, EmulatorOptions } from '../../src/fortios/emulator/server';
 import { FortiOSClient } from '../../src/fortios/client';
-import { createWorker } from '../../src/worker/worker';
+import { createWorker, WorkerOptions } from '../../src/worker/worker';
 import { DEFAULT_IP_POLICY, IpPolicy } from '../../src/policy/ip-policy';
 
 export const TARGET = 'fw1';
@@ -49,6 +49,9 @@ export interface StackOptions {
   /** More targets on the same emulator (each scenario of a suite its own groups). */
   extraTargets?: (Partial<TargetConfig> & { name: string })[];
   batchWindowMs?: number;
+  /** STILL_ACTIVE for the worker (test/workflows/still-active.test.ts); off when absent. */
+  stillActive?: WorkerOptions['stillActive'];
+  onStillActive?: WorkerOptions['onStillActive'];
 }
 
 /** The test target on an emulator. */
@@ -105,6 +108,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ipPolicy: o.ipPolicy ?? DEFAULT_IP_POLICY,
     batchWindowMs: o.batchWindowMs ?? 0,
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH,
+    stillActive: o.stillActive,
+    onStillActive: o.onStillActive,
   });
   const running = worker.run();
   return {
