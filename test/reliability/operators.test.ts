@@ -259,11 +259,17 @@ test('a platform member limit lower than configured (-4): learned, the entries e
       return wave.every((ip) => m.has(addressObjectName(ip)));
     }, 60_000, `wave ${i + 1} enforced`);
   }
-  expect((await view(stack.firewall, G.limit)).members.length).toBeLessThanOrEqual(PLATFORM_LIMIT);
-  await expectEnded(ctx, waves[0], 'evicted', 30_000);
-  await expectActive(ctx, [...waves[1], ...waves[2]]);
+  // The platform refused the write that would have held 15; the limit it showed is kept from then on. How many
+  // of wave 1 had to go depends on how the joins fell into ticks: only wave-1 blocks, those expiring first.
+  const members = new Set((await view(stack.firewall, G.limit)).members);
+  expect(members.size).toBeLessThanOrEqual(PLATFORM_LIMIT);
+  const evicted = waves[0].filter((ip) => !members.has(addressObjectName(ip)));
+  expect(evicted.length).toBeGreaterThanOrEqual(3);
+  await expectEnded(ctx, evicted, 'evicted', 30_000);
+  const live = waves.flat().filter((ip) => !evicted.includes(ip));
+  await expectActive(ctx, live);
   await expectActiveEnforced(G.limit, waves.flat());
-  await unblockAll(G.limit, [...waves[1], ...waves[2]]);
+  await unblockAll(G.limit, live);
 }, 150_000);
 
 test('an eviction that arrives as the block continues as new is carried into the next run', async () => {
