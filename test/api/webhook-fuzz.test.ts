@@ -109,7 +109,7 @@ function headersFor(b: Body, a: Auth): Record<string, string> {
   return h;
 }
 
-const countBlockWorkflows = async () => (await s.stack.client.workflow.count('WorkflowType = "blockWorkflow"')).count;
+const countBlockWorkflows = async () => (await s.stack.client.workflow.count('WorkflowType = "ipBlock"')).count;
 
 it(`answers ${RUNS} random and hostile bodies with 2xx/4xx, stays up, and starts nothing`, async () => {
   const before = await countBlockWorkflows();

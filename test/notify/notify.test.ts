@@ -202,10 +202,10 @@ describe('every kind reaches the webhook, signed, and syslog', () => {
     emulator.setFaults({ outageUntil: Date.now() + 120_000 });
     try {
       const started = Date.now();
-      await env.client.workflow.start('blockWorkflow', {
+      await env.client.workflow.start('ipBlock', {
         workflowId: `block:${TARGET}:198.51.100.90`,
         taskQueue,
-        args: [{ target: TARGET, ip: '198.51.100.90', family: 'ipv4', group: 'ads-blocked', groupSettings: { capacity: 600, batchWindowMs: 0 }, ttlMs: 3_600_000, maxTtlMs: 86_400_000, reason: 'test', actor: 'test' }],
+        args: [{ target: TARGET, ip: '198.51.100.90', family: 'ipv4', ttlMs: 3_600_000, maxTtlMs: 86_400_000, reason: 'test', actor: 'test' }],
       });
       const [n] = await eventually(() => { const e = sink.events((x) => x.kind === 'firewall-failing' && x.target === TARGET); return e.length > 0 && e; }, 60_000, 'firewall-failing');
       expect(Date.now() - started).toBeGreaterThanOrEqual(notify.firewallFailingAfterMs);
