@@ -14,8 +14,12 @@ import type { Observe } from './firewall-checks';
 import { canonicalIp } from '../policy/ip-policy';
 import { feedFindings } from './firewall-checks';
 
-/** Above this many changes in one commit, one snapshot replaces add/remove commands. */
-const SNAPSHOT_FROM = 2000;
+/**
+ * From this many changes in one commit (a repair, a burst), one snapshot of what the feed must hold replaces
+ * the add/remove commands: the device rebuilds the list once. It must stay at or below the enforcer's tick
+ * size (1,000 changes, workflows/enforcer.ts), or no commit ever reaches it.
+ */
+export const SNAPSHOT_FROM = 500;
 
 export interface ThreatFeedOptions {
   feed: string;
@@ -92,11 +96,12 @@ export class ThreatFeedBackend implements EnforcementBackend {
 
   /** One snapshot of what the feed must hold: cheaper than thousands of add/remove entries (repairs, bursts). */
   private async snapshot(adds: Entry[], removes: Entry[], result: CommitResult): Promise<void> {
-    const current = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).entries.map((e) => e.entry);
+    // Entries the device could not parse are not carried over: the client refuses a snapshot holding one.
+    const current = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).entries.filter((e) => e.valid).map((e) => e.entry);
     const drop = new Set(removes.map((e) => e.ip));
     const next = new Set(current.filter((ip) => !drop.has(canonicalIp(ip) ?? ip)));
     for (const e of adds) next.add(e.ip);
-    const { requests } = await this.observe('pushFeed', () => this.fw.pushFeed(this.o.feed, 'snapshot', [...next]));
+    const { requests } = await this.observe('pushFeedSnapshot', () => this.fw.pushFeed(this.o.feed, 'snapshot', [...next]));
     result.writes += requests;
   }
 
