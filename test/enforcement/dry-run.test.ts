@@ -36,7 +36,7 @@ describe('outage and reconciliation (dev server)', () => {
     const live = ['192.0.2.71', '192.0.2.72'];
     await activeBlocks(stack, dryRun, live);
     // Drift: an active block's entry lost, and a leftover entry no block holds.
-    await backend.commit(DRY_RUN_SET, { adds: [{ ip: '192.0.2.79', family: 'ipv4' }], removes: [{ ip: live[0], family: 'ipv4' }], resync: false });
+    await backend.commit(DRY_RUN_SET, { adds: [{ ip: '192.0.2.79', family: 'ipv4' }], removes: [{ ip: live[0], family: 'ipv4' }] });
     expect(backend.has(live[0])).toBe(false);
 
     const report = await reconcile(stack, DRY_RUN_SET);
