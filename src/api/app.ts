@@ -12,6 +12,7 @@ import type { Logger } from '../logger';
 import { blocksRouter } from './blocks';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
+import { feedsRouter } from './feeds';
 import { healthRouter } from './health';
 import { ApiLimits, DEFAULT_LIMITS } from './limits';
 import { ApiMetrics, sharedMetrics, visibilityBlockCounter } from './metrics';
@@ -53,6 +54,7 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, gate, metrics, limits }));
   app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, gate, limits }));
+  app.use(feedsRouter({ config: deps.config, temporal: deps.temporal, gate }));
 
   app.use(notFound);
   app.use(errorHandler);

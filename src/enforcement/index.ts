@@ -67,3 +67,8 @@ export function capacityOf(t: TargetConfig): number {
       return Number.MAX_SAFE_INTEGER;
   }
 }
+
+/** Whether the API serves this target's list for the firewall to pull (GET /v1/feeds/{target}). */
+export function servesPullFeed(t: TargetConfig): boolean {
+  return t.enforcement === 'threat-feed';
+}

@@ -4,8 +4,9 @@
  * thousands of IPs, IPv4 and IPv6 in one feed. The feed is dedicated to us (its name is configured), so
  * every entry in it is ours. Large repairs go out as one `snapshot` of what the feed must hold. FortiOS
  * cuts entries over its limit silently (the most recent ones), so we never go over it: adds beyond the
- * configured capacity fail with that reason. For FortiOS without push, the API serves the same list for the
- * firewall to pull (GET /v1/feeds/{target}); then this backend is not used for writes.
+ * configured capacity fail with that reason. A feed the firewall pulls (update-method feed, or a FortiOS
+ * without push) is never written: the API serves the running blocks for it (GET /v1/feeds/{target}), commits
+ * only acknowledge, and the firewall enforces at its next download (the feed's refresh-rate).
  */
 import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { AddressFamily } from '../fortios/subnet';
@@ -32,6 +33,8 @@ export class ThreatFeedBackend implements EnforcementBackend {
   readonly refreshOnExtend = false;
   /** Entries in the feed as last counted (re-read when a commit could reach the limit). */
   private known?: number;
+  /** Whether the firewall pulls the feed itself (not a push feed): read once, again at every resync. */
+  private pulled?: boolean;
 
   constructor(
     private readonly fw: FortiOSClient,
@@ -49,6 +52,11 @@ export class ThreatFeedBackend implements EnforcementBackend {
 
   async commit(_set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult> {
     const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
+    if (await this.isPulled(batch.resync)) {
+      // The firewall downloads the list of running blocks from the API: nothing to write.
+      for (const e of [...batch.adds, ...batch.removes]) result.outcomes[e.ip] = { status: 'ok', reason: 'pulled by the firewall at its next refresh' };
+      return result;
+    }
     let adds = batch.adds;
     const removes = batch.removes;
     // Stay under the platform's limit: FortiOS would silently drop the newest entries beyond it.
@@ -69,6 +77,16 @@ export class ThreatFeedBackend implements EnforcementBackend {
     for (const e of [...adds, ...removes]) result.outcomes[e.ip] ??= { status: 'ok' };
     this.known = Math.max(0, known + adds.filter((e) => result.outcomes[e.ip]?.status === 'ok').length - removes.length);
     return result;
+  }
+
+  private async isPulled(reread: boolean): Promise<boolean> {
+    if (this.pulled === undefined || reread) {
+      const r = await this.observe('externalResource', () => this.fw.externalResource(this.o.feed));
+      // A missing feed makes the set unavailable: the enforcer backs off and the start-up findings say what to create.
+      if (!r) throw new Error(`threat feed "${this.o.feed}" does not exist: create it (README, "Enforcement backends")`);
+      this.pulled = r.updateMethod !== 'push';
+    }
+    return this.pulled;
   }
 
   /** add and remove commands in one request; a refused request is narrowed down to the entries at fault. */
