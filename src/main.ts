@@ -15,6 +15,7 @@ import { installRuntime } from './worker/runtime';
 import { BlockService } from './blocks/service';
 import { startApiServer } from './api/server';
 import { recordFirewallCall } from './api/metrics';
+import { startupFindings } from './enforcement';
 
 type Stop = () => Promise<unknown>;
 
@@ -49,6 +50,15 @@ async function main(): Promise<void> {
 
   const firewalls = createFirewallClients(config.targets);
   stops.push(await runWorker(config, client, temporal.address, firewalls, { onFirewallCall: recordFirewallCall }));
+  // What each target's enforcement needs on its firewall (objects, a deny policy using them): a warning with the fix.
+  void startupFindings(config.targets, firewalls).then((all) => {
+    for (const { target, findings } of all) {
+      for (const f of findings) {
+        if (f.ok) logger.info({ target }, f.what);
+        else logger.warn({ target, fix: f.fix }, f.what);
+      }
+    }
+  });
 
   const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
   stops.push(() => api.close());

@@ -6,7 +6,7 @@
 import type { TargetConfig } from '../../src/config';
 import { addressObjectName, cidrOf, ipOf } from '../../src/enforcement/address-group';
 import { BANNED_MARGIN_MS } from '../../src/enforcement/banned-ip';
-import { capacityOf, createBackend, enforcementRefFor, setsOf } from '../../src/enforcement';
+import { capacityOf, createBackend, enforcementRefFor, setsOf, startupFindings } from '../../src/enforcement';
 import { commentExpiry, ENFORCEMENT_KINDS, isOurs, OWNER_MARKER, ownerComment } from '../../src/enforcement/port';
 import { FortiOSClient } from '../../src/fortios/client';
 import { accepts, EXPIRY_REFRESH_SLACK_MS, extend, extendProblem, freshCarry, needsExpiryRefresh, recordEvent, RESEND_FIRST_MS, RESEND_MAX_MS, resendDelayMs } from '../../workflows/block-rules';
@@ -74,6 +74,11 @@ describe('factory: sets and capacity', () => {
     expect(capacityOf(targets[0])).toBe(1200);
     expect(capacityOf(targets[1])).toBe(1000);
     expect(capacityOf(targets[2])).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  test('start-up findings never throw: a firewall that does not answer is a finding', async () => {
+    const all = await startupFindings([targets[2], targets[3], target({ name: 'other' })], new Map([['fw', fw]]));
+    expect(all.map((a) => [a.target, a.findings.every((f) => f.ok)])).toEqual([['fw', false], ['fw', true], ['other', false]]);
   });
 
   test('the banned list keeps entries past the block by more than the refresh slack', () => {
