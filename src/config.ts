@@ -73,6 +73,8 @@ export interface Config {
     webhookAllowUntimedSignature: boolean;
     /** How long one HTTP request may wait on a block (API_WAIT_LIMIT): past it, 202 with the current state. */
     waitLimitMs: number;
+    /** GET /v1/feeds/{target} (FEED_PULL_USER, FEED_PULL_PASSWORD): basic-auth credential of firewalls that pull their feed; unset: off. */
+    feedPull?: { user: string; password: string };
   };
   targets: TargetConfig[];
   emulator: { port: number; token: string; groupLimit: number; version: string };
@@ -302,6 +304,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       allowPlaintext: r.bool('API_ALLOW_PLAINTEXT', false),
       webhookAllowBearer: r.bool('WEBHOOK_ALLOW_BEARER', true),
       webhookAllowUntimedSignature: r.bool('WEBHOOK_ALLOW_UNTIMED_SIGNATURE', false),
+      feedPull: readFeedPull(r),
     },
     targets: [],
     emulator,
@@ -429,6 +432,18 @@ function readStillActive(r: Reader, ttlMs: number): StillActiveConfig {
 }
 
 /** API_TLS_*: both files or neither, each readable; the client CA only with a certificate. */
+function readFeedPull(r: Reader): Config['api']['feedPull'] {
+  const user = r.opt('FEED_PULL_USER');
+  const password = secretFrom(r, 'FEED_PULL_PASSWORD', {});
+  if (!user && !password) return undefined;
+  if (!user || !password) {
+    r.problems.push('FEED_PULL_USER and FEED_PULL_PASSWORD: give both (the credential firewalls use to pull GET /v1/feeds/{target}) or neither');
+    return undefined;
+  }
+  if (user.includes(':')) r.problems.push('FEED_PULL_USER: must not contain ":" (HTTP basic auth)');
+  return { user, password };
+}
+
 function readApiTls(r: Reader): Config['api']['tls'] {
   const certFile = r.opt('API_TLS_CERT');
   const keyFile = r.opt('API_TLS_KEY');

@@ -18,7 +18,7 @@ import { recordFirewallCall, recordStillActive } from './api/metrics';
 import { Notifications } from './notify/durable';
 import { FirewallFailureWatch } from './notify/firewall-watch';
 import { startSyslogIntake } from './syslog/listener';
-import { capacityOf } from './enforcement';
+import { capacityOf, startupFindings } from './enforcement';
 
 type Stop = () => Promise<unknown>;
 
@@ -66,6 +66,15 @@ async function main(): Promise<void> {
   );
   const sa = config.stillActive;
   if (sa && sa.mode !== 'off') logger.info({ source: sa.mode, window: sa.windowMs, maxTotal: sa.maxTotalMs, flowmon: sa.flowmon?.url }, 'still-active on: blocks ask before they lapse');
+  // What each target's enforcement needs on its firewall (objects, a deny policy using them): a warning with the fix.
+  void startupFindings(config.targets, firewalls).then((all) => {
+    for (const { target, findings } of all) {
+      for (const f of findings) {
+        if (f.ok) logger.info({ target }, f.what);
+        else logger.warn({ target, fix: f.fix }, f.what);
+      }
+    }
+  });
 
   const blocks = new BlockService(client, config);
   // MAX_TARGETS_PER_EVENT is lifted for an event whose addresses every target's backend can hold (a feed: 128K).

@@ -16,6 +16,7 @@ import { allowlistRouter } from './allowlist';
 import { blocksRouter } from './blocks';
 import { requestContext } from './context';
 import { errorHandler, notFound } from './errors';
+import { feedsRouter } from './feeds';
 import { healthRouter } from './health';
 import { ApiLimits, DEFAULT_LIMITS } from './limits';
 import { ApiMetrics, sharedMetrics, visibilityBlockCounter } from './metrics';
@@ -69,6 +70,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(webhookRouter({ config: deps.config, blocks: deps.blocks, allowlist, notifications, gate, metrics, limits, canHold: deps.canHold }));
   app.use(blocksRouter({ config: deps.config, blocks: deps.blocks, allowlist, gate, limits }));
   app.use(allowlistRouter({ config: deps.config, allowlist, gate, limits }));
+  app.use(feedsRouter({ config: deps.config, temporal: deps.temporal, gate }));
 
   app.use(notFound);
   app.use(errorHandler);

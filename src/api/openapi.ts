@@ -213,6 +213,7 @@ export function openApiDocument(): Json {
         webhookSecret: { type: 'http', scheme: 'bearer', description: 'WEBHOOK_SECRET (unless WEBHOOK_ALLOW_BEARER=false)' },
         webhookSignature: { type: 'apiKey', in: 'header', name: 'X-ADS-Signature', description: 'sha256=<hex HMAC-SHA256(WEBHOOK_SECRET, "<X-ADS-Timestamp>.<raw body>")>' },
         webhookTimestamp: { type: 'apiKey', in: 'header', name: 'X-ADS-Timestamp', description: 'unix seconds; at most 300 s from the service clock' },
+        feedPull: { type: 'http', scheme: 'basic', description: 'FEED_PULL_USER / FEED_PULL_PASSWORD (the credential stored in the firewall\'s external resource)' },
       },
       schemas,
     },
@@ -305,6 +306,20 @@ export function openApiDocument(): Json {
               'unblocked, or was not blocked (with allowFor: the allowlist entry added first)',
             ),
             ...commonErrors([403, 'needs the write token'], [409, 'allowFor: the allowlist refused the entry (full)']),
+          },
+        },
+      },
+      '/v1/feeds/{target}': {
+        get: {
+          summary: 'the addresses a threat-feed target should block (its running blocks), one per line: the file a FortiGate pulls as an external resource of type address',
+          tags: ['feeds'],
+          security: [{ feedPull: [] }],
+          parameters: [{ name: 'target', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '200': { description: 'one address per line', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '401': errorReply('missing or invalid basic-auth credential'),
+            '404': errorReply('the pull feed is off (no FEED_PULL_USER / FEED_PULL_PASSWORD), or no threat-feed target of that name'),
+            '503': errorReply('Temporal is not reachable'),
           },
         },
       },

@@ -111,6 +111,12 @@ export class AddressGroupBackend implements EnforcementBackend {
     // 3. Place, rotate, write; a refused write is narrowed down and retried (bounded).
     let pending = newcomers;
     for (let round = 0; round < 6; round++) {
+      if (round > 0) {
+        // A refused round may still have landed some (earlier shards, a probe, a bisection): never place those twice.
+        const landed = new Set(shards.flatMap((s) => s.members));
+        for (const e of pending) if (landed.has(addressObjectName(e.ip))) out(e.ip, { status: 'ok' });
+        pending = pending.filter((e) => !landed.has(addressObjectName(e.ip)));
+      }
       const placed = await this.place(shards, pending, batch.resync || round > 0, expiries, readComments, result);
       const refused = await this.writeShards(family, shards, placed, result);
       if (!refused) {
@@ -219,8 +225,9 @@ export class AddressGroupBackend implements EnforcementBackend {
         const mine = placed.filter((e) => s.members.includes(addressObjectName(e.ip)));
         const others = placed.filter((e) => !mine.includes(e));
         if (err.kind === 'limit') {
-          // The platform holds fewer members than configured (or operators' members took the room): learn it.
-          const limit = Math.max(1, s.before.filter((m) => m !== PLACEHOLDER_MEMBER).length);
+          // The platform holds fewer members than configured: learn its limit (not merely what the group held
+          // before this write, which would rotate blocks out of a group with room left).
+          const limit = await this.probeLimit(family, s, mine, result);
           this.learnedLimit.set(s.name, Math.min(limit, this.learnedLimit.get(s.name) ?? Infinity));
           result.problems.push(`group "${s.name}" refused ${desired.length} members (${err.message}): holding at most ${limit} from now on; set FORTIGATE_GROUP_CAPACITY to the platform's limit`);
           this.resetShards(shards);
@@ -233,7 +240,7 @@ export class AddressGroupBackend implements EnforcementBackend {
           return { retry: placed, failed: [] };
         }
         // Refused because of some member: bisect the newcomers of this shard to find which.
-        const bad = await this.bisect(family, s, mine, err);
+        const bad = await this.bisect(family, s, mine, err, result);
         this.resetShards(shards);
         return { retry: [...others, ...mine.filter((e) => !bad.some((b) => b.ip === e.ip))], failed: bad };
       }
@@ -241,13 +248,46 @@ export class AddressGroupBackend implements EnforcementBackend {
     return undefined;
   }
 
+  /**
+   * The member limit of a group that refused a write with -4, found by binary search over how many of this
+   * shard's newcomers it takes (~log2(n) writes; every accepted write is a state this commit wants anyway and
+   * is kept). When even the members without the newcomers are refused, what the group holds now is the limit.
+   */
+  private async probeLimit(family: AddressFamily, s: Shard, mine: Entry[], result: CommitResult): Promise<number> {
+    const mineNames = new Set(mine.map((e) => addressObjectName(e.ip)));
+    const base = s.members.filter((m) => !mineNames.has(m));
+    const held = s.before.filter((m) => m !== PLACEHOLDER_MEMBER).length;
+    // lo: newcomers known to fit beside `base` (-1: not even `base` is known to); hi: known to be refused.
+    let lo = base.length <= held ? 0 : -1;
+    let hi = mine.length;
+    while (hi - lo > 1) {
+      const k = Math.floor((lo + hi) / 2);
+      const list = [...base, ...mine.slice(0, k).map((e) => addressObjectName(e.ip))];
+      const desired = list.length ? list : [PLACEHOLDER_MEMBER];
+      try {
+        await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, desired));
+        result.writes++;
+        s.before = desired;
+        lo = k;
+      } catch (err) {
+        if (!(err instanceof FortiOSError) || err.retryable) throw err;
+        if (err.kind !== 'limit') break; // refused for another reason: bisection's job, in the next round
+        hi = k;
+      }
+    }
+    return lo < 0 ? Math.max(1, held) : Math.max(1, base.length + lo);
+  }
+
   /** Finds the newcomers the firewall refuses, with at most ~2·log2(n) writes. */
-  private async bisect(family: AddressFamily, s: Shard, newcomers: Entry[], first: FortiOSError): Promise<{ ip: string; reason: string }[]> {
+  private async bisect(family: AddressFamily, s: Shard, newcomers: Entry[], first: FortiOSError, result: CommitResult): Promise<{ ip: string; reason: string }[]> {
     const base = s.members.filter((m) => !newcomers.some((e) => addressObjectName(e.ip) === m));
     const tryWith = async (subset: Entry[]): Promise<FortiOSError | undefined> => {
       const list = [...base, ...subset.map((e) => addressObjectName(e.ip))];
+      const desired = list.length ? list : [PLACEHOLDER_MEMBER];
       try {
-        await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, list.length ? list : [PLACEHOLDER_MEMBER]));
+        await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, desired));
+        result.writes++;
+        s.before = desired; // what the firewall holds now: the next round starts from it
         return undefined;
       } catch (err) {
         if (err instanceof FortiOSError && !err.retryable) return err;

@@ -12,7 +12,7 @@ import { AddressGroupBackend } from './address-group';
 import { BannedIpBackend, BANNED_SET } from './banned-ip';
 import { DryRunBackend, DRY_RUN_SET } from './dry-run';
 import type { Observe } from './firewall-checks';
-import type { EnforcementBackend } from './port';
+import type { EnforcementBackend, Finding } from './port';
 import { ThreatFeedBackend } from './threat-feed';
 
 export type { EnforcementBackend, EnforcementKind, Entry, CommitResult, OwnedEntry, Finding } from './port';
@@ -66,4 +66,27 @@ export function capacityOf(t: TargetConfig): number {
     default:
       return Number.MAX_SAFE_INTEGER;
   }
+}
+
+/** Whether the API serves this target's list for the firewall to pull (GET /v1/feeds/{target}). */
+export function servesPullFeed(t: TargetConfig): boolean {
+  return t.enforcement === 'threat-feed';
+}
+
+/**
+ * Start-up findings of every target's backend, for the log: what exists, and for what is missing the FortiOS
+ * CLI that fixes it. Never throws: a firewall that does not answer is itself a finding.
+ */
+export async function startupFindings(targets: TargetConfig[], firewalls: Map<string, FortiOSClient>): Promise<{ target: string; findings: Finding[] }[]> {
+  return Promise.all(
+    targets.map(async (t) => {
+      const fw = firewalls.get(t.name);
+      if (!fw) return { target: t.name, findings: [{ ok: false, what: 'no firewall client for this target' }] };
+      try {
+        return { target: t.name, findings: await createBackend(t, { fw }).check() };
+      } catch (err) {
+        return { target: t.name, findings: [{ ok: false, what: `the start-up check could not run: ${err instanceof Error ? err.message : String(err)}` }] };
+      }
+    }),
+  );
 }

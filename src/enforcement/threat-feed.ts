@@ -4,8 +4,9 @@
  * thousands of IPs, IPv4 and IPv6 in one feed. The feed is dedicated to us (its name is configured), so
  * every entry in it is ours. Large repairs go out as one `snapshot` of what the feed must hold. FortiOS
  * cuts entries over its limit silently (the most recent ones), so we never go over it: adds beyond the
- * configured capacity fail with that reason. For FortiOS without push, the API serves the same list for the
- * firewall to pull (GET /v1/feeds/{target}); then this backend is not used for writes.
+ * configured capacity fail with that reason. A feed the firewall pulls (update-method feed, or a FortiOS
+ * without push) is never written: the API serves the running blocks for it (GET /v1/feeds/{target}), commits
+ * only acknowledge, and the firewall enforces at its next download (the feed's refresh-rate).
  */
 import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { AddressFamily } from '../fortios/subnet';
@@ -14,8 +15,12 @@ import type { Observe } from './firewall-checks';
 import { canonicalIp } from '../policy/ip-policy';
 import { feedFindings } from './firewall-checks';
 
-/** Above this many changes in one commit, one snapshot replaces add/remove commands. */
-const SNAPSHOT_FROM = 2000;
+/**
+ * From this many changes in one commit (a repair, a burst), one snapshot of what the feed must hold replaces
+ * the add/remove commands: the device rebuilds the list once. It must stay at or below the enforcer's tick
+ * size (1,000 changes, workflows/enforcer.ts), or no commit ever reaches it.
+ */
+export const SNAPSHOT_FROM = 500;
 
 export interface ThreatFeedOptions {
   feed: string;
@@ -28,6 +33,8 @@ export class ThreatFeedBackend implements EnforcementBackend {
   readonly refreshOnExtend = false;
   /** Entries in the feed as last counted (re-read when a commit could reach the limit). */
   private known?: number;
+  /** Whether the firewall pulls the feed itself (not a push feed): read once, again at every resync. */
+  private pulled?: boolean;
 
   constructor(
     private readonly fw: FortiOSClient,
@@ -45,6 +52,11 @@ export class ThreatFeedBackend implements EnforcementBackend {
 
   async commit(_set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult> {
     const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
+    if (await this.isPulled(batch.resync)) {
+      // The firewall downloads the list of running blocks from the API: nothing to write.
+      for (const e of [...batch.adds, ...batch.removes]) result.outcomes[e.ip] = { status: 'ok', reason: 'pulled by the firewall at its next refresh' };
+      return result;
+    }
     let adds = batch.adds;
     const removes = batch.removes;
     // Stay under the platform's limit: FortiOS would silently drop the newest entries beyond it.
@@ -65,6 +77,16 @@ export class ThreatFeedBackend implements EnforcementBackend {
     for (const e of [...adds, ...removes]) result.outcomes[e.ip] ??= { status: 'ok' };
     this.known = Math.max(0, known + adds.filter((e) => result.outcomes[e.ip]?.status === 'ok').length - removes.length);
     return result;
+  }
+
+  private async isPulled(reread: boolean): Promise<boolean> {
+    if (this.pulled === undefined || reread) {
+      const r = await this.observe('externalResource', () => this.fw.externalResource(this.o.feed));
+      // A missing feed makes the set unavailable: the enforcer backs off and the start-up findings say what to create.
+      if (!r) throw new Error(`threat feed "${this.o.feed}" does not exist: create it (README, "Enforcement backends")`);
+      this.pulled = r.updateMethod !== 'push';
+    }
+    return this.pulled;
   }
 
   /** add and remove commands in one request; a refused request is narrowed down to the entries at fault. */
@@ -92,11 +114,12 @@ export class ThreatFeedBackend implements EnforcementBackend {
 
   /** One snapshot of what the feed must hold: cheaper than thousands of add/remove entries (repairs, bursts). */
   private async snapshot(adds: Entry[], removes: Entry[], result: CommitResult): Promise<void> {
-    const current = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).entries.map((e) => e.entry);
+    // Entries the device could not parse are not carried over: the client refuses a snapshot holding one.
+    const current = (await this.observe('feedEntries', () => this.fw.feedEntries(this.o.feed))).entries.filter((e) => e.valid).map((e) => e.entry);
     const drop = new Set(removes.map((e) => e.ip));
     const next = new Set(current.filter((ip) => !drop.has(canonicalIp(ip) ?? ip)));
     for (const e of adds) next.add(e.ip);
-    const { requests } = await this.observe('pushFeed', () => this.fw.pushFeed(this.o.feed, 'snapshot', [...next]));
+    const { requests } = await this.observe('pushFeedSnapshot', () => this.fw.pushFeed(this.o.feed, 'snapshot', [...next]));
     result.writes += requests;
   }
 

@@ -1,0 +1,111 @@
+/**
+ * Address-group shards (FORTIGATE_GROUP=blk-1,blk-2,blk-3 with a small FORTIGATE_GROUP_CAPACITY): shard 1
+ * fills to capacity before shard 2 gets a member; when every shard is full the entry expiring first is
+ * rotated out (an old member, or the newcomer itself); a group never holds more than its capacity; a
+ * platform limit below the configured capacity is learned without rotating anyone out while there is room.
+ */
+import { AddressGroupBackend, addressObjectName } from '../../src/enforcement/address-group';
+import { FortiOSClient } from '../../src/fortios/client';
+import { startEmulator } from '../../src/fortios/emulator/server';
+import { BlockStatus } from '../../workflows/messages';
+import { watchGroupSize } from '../reliability/convergence';
+import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET } from '../support/stack';
+import { cancelAll, DAY, HOUR } from './scenarios';
+
+const SHARDS = ['blk-1', 'blk-2', 'blk-3'];
+const SHARDS6 = ['blk6-1', 'blk6-2'];
+const CAPACITY = 3;
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    server: 'dev',
+    emulator: { groups: { ipv4: SHARDS, ipv6: SHARDS6 } },
+    target: { enforcement: 'address-group', groups: { ipv4: SHARDS, ipv6: SHARDS6 }, capacity: CAPACITY },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function shards(): Promise<string[][]> {
+  return Promise.all(SHARDS.map(async (g) => (await stack.firewall.getGroup('ipv4', g))!.members));
+}
+const names = (ips: string[]) => ips.map(addressObjectName).sort();
+const handle = (ip: string) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`);
+
+async function blockAll(ips: string[], ttl: (ip: string) => number = () => DAY): Promise<void> {
+  await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: ttl(ip) }))));
+}
+
+test('shards fill in order; when all are full the entry expiring first is rotated out; never over capacity', async () => {
+  const watches = SHARDS.map((g) => watchGroupSize(stack.emulator, g));
+  const waves = [0, 1, 2].map((w) => [1, 2, 3].map((i) => `198.51.100.${w * 10 + i}`));
+  const early = waves[1][1]; // expires first of all: one hour
+  try {
+    // Wave by wave: shard k is full before shard k+1 gets a member.
+    for (const [w, wave] of waves.entries()) {
+      await blockAll(wave, (ip) => (ip === early ? HOUR : DAY));
+      const want = waves.slice(0, w + 1).map((x) => names(x));
+      await eventually(async () => {
+        const s = await shards();
+        return want.every((members, k) => JSON.stringify([...s[k]].sort()) === JSON.stringify(members)) && s.slice(w + 1).every((m) => m.join() === 'none');
+      }, 60_000, `wave ${w + 1} in shard ${w + 1} only`);
+    }
+    await Promise.all(waves.flat().map((ip) => activeStatus(handle(ip), 30_000)));
+    expect(waves.flat().every((ip) => stack.emulator.blocked(ip)!.blocked)).toBe(true);
+
+    // All full: a newcomer with a long TTL rotates out the entry expiring first (in shard 2), and takes its place.
+    const late = '198.51.100.41';
+    await blockAll([late], () => 2 * DAY);
+    const evicted: BlockStatus = await handle(early).result();
+    expect(evicted.state).toBe('evicted');
+    expect(evicted.evictedReason).toMatch(/full/);
+    await activeStatus(handle(late), 30_000);
+    const after = (await shards()).map((m) => [...m].sort());
+    expect(after).toEqual([names(waves[0]), names([waves[1][0], waves[1][2], late]), names(waves[2])]);
+    expect(stack.emulator.blocked(early)!.blocked).toBe(false);
+    await eventually(async () => !(await stack.firewall.getAddress('ipv4', addressObjectName(early))), 20_000, 'evicted object deleted');
+
+    // A newcomer expiring before everyone else is the one rotated out: the members stay.
+    const brief = '198.51.100.42';
+    await blockAll([brief], () => HOUR / 2);
+    expect((await handle(brief).result()).state).toBe('evicted');
+    expect((await shards()).map((m) => [...m].sort())).toEqual(after);
+
+    expect(watches.map((w) => w.max())).toEqual([CAPACITY, CAPACITY, CAPACITY]);
+    const live = [...waves.flat().filter((ip) => ip !== early), late];
+    await cancelAll(stack, live);
+    await eventually(async () => (await shards()).every((m) => m.join() === 'none'), 30_000, 'shards empty');
+  } finally {
+    for (const w of watches) w.stop();
+  }
+});
+
+test('IPv6 shards: a platform limit below the configured capacity is learned, with no rotation while there is room', async () => {
+  // The backend alone against an emulator whose addrgrp6 holds 3 members while 5 are configured: one commit
+  // of 7 must fill blk6-1 to the real limit, put the rest in blk6-2 and evict nobody.
+  const emulator = await startEmulator({ port: 0, groups: { ipv4: ['blk-1'], ipv6: SHARDS6 }, group6MemberLimit: 3 });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  try {
+    const backend = new AddressGroupBackend(fw, { groups: { ipv4: ['blk-1'], ipv6: SHARDS6 }, capacity: 5 });
+    const ips = Array.from({ length: 6 }, (_, i) => `2001:db8:6::${i + 1}`);
+    const r = await backend.commit(SHARDS6[0], { adds: ips.map((ip) => ({ ip, family: 'ipv6' as const, expiresAtMs: Date.now() + DAY })), removes: [], resync: false });
+    expect(r.evicted).toEqual([]);
+    expect(ips.map((ip) => r.outcomes[ip]?.status)).toEqual(ips.map(() => 'ok'));
+    expect(r.problems.join('\n')).toMatch(/refused .* holding at most 3/);
+    const g1 = (await fw.getGroup('ipv6', SHARDS6[0]))!.members;
+    const g2 = (await fw.getGroup('ipv6', SHARDS6[1]))!.members;
+    expect(g1).toHaveLength(3);
+    expect([...g1, ...g2].sort()).toEqual(names(ips));
+    for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
+
+    // Full by the learned limit (3 + 3): the next one rotates out the entry expiring first.
+    const next = await backend.commit(SHARDS6[0], { adds: [{ ip: '2001:db8:6::99', family: 'ipv6', expiresAtMs: Date.now() + 2 * DAY }], removes: [], resync: false });
+    expect(next.evicted).toHaveLength(1);
+    expect(next.outcomes['2001:db8:6::99']).toEqual({ status: 'ok' });
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+});

@@ -1,0 +1,126 @@
+/**
+ * threat-feed backend scenarios on an emulated FortiOS 7.4.5 with a push feed referenced by the deny
+ * local-in policy: the block life, an outage, reconciliation of entries removed and added by hand (a large
+ * repair goes out as one snapshot), the configured capacity, and the start-up check() findings.
+ */
+import { ThreatFeedBackend } from '../../src/enforcement/threat-feed';
+import { FortiOSClient } from '../../src/fortios/client';
+import { EmulatorOptions, startEmulator } from '../../src/fortios/emulator/server';
+import { canonicalIp } from '../../src/policy/ip-policy';
+import { eventually, Stack, startStack } from '../support/stack';
+import { BackendUnderTest, activeBlocks, cancelAll, expectEnforced, expectLifted, lifecycleScenarios, outageScenario, reconcile } from './scenarios';
+
+const FEED = 'ads-feed';
+
+async function feedHolds(fw: FortiOSClient, ip: string): Promise<boolean> {
+  return (await fw.feedEntries(FEED)).entries.some((e) => e.valid && !e.overflow && (canonicalIp(e.entry) ?? e.entry) === ip);
+}
+
+const feed: BackendUnderTest = {
+  mechanism: 'threat-feed',
+  target: { enforcement: 'threat-feed', feed: FEED },
+  emulator: { version: 'v7.4.5', feeds: [{ name: FEED }] },
+  holds: (stack, ip) => feedHolds(stack.firewall, ip),
+};
+
+lifecycleScenarios(feed, { v4: ['203.0.113.91', '203.0.113.92'], v6: '2001:db8:91::1' });
+
+describe('outage and reconciliation (dev server)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ server: 'dev', emulator: feed.emulator, target: feed.target, firewallTimeoutMs: 1000 });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('the firewall down while blocks start and others are unblocked: everything converges', async () => {
+    await outageScenario(stack, feed, ['198.51.100.91', '198.51.100.92', '198.51.100.93'], ['198.51.100.94', '198.51.100.95', '2001:db8:92::1']);
+  });
+
+  test('reconciliation: an entry removed by hand is re-added, an entry added by hand removed', async () => {
+    const live = ['192.0.2.91', '192.0.2.92'];
+    await activeBlocks(stack, feed, live);
+    await stack.firewall.pushFeedCommands([
+      { name: FEED, command: 'remove', entries: [live[0]] },
+      { name: FEED, command: 'add', entries: ['192.0.2.99'] },
+    ]);
+    expect(stack.emulator.blocked(live[0])!.blocked).toBe(false);
+    expect(stack.emulator.blocked('192.0.2.99')!.blocked).toBe(true);
+
+    const report = await reconcile(stack, FEED);
+    expect(report.reasserted).toEqual([live[0]]);
+    expect(report.orphansRemoved).toEqual(['192.0.2.99']);
+    await expectEnforced(stack, feed, live[0]);
+    await expectLifted(stack, feed, '192.0.2.99');
+    expect(await reconcile(stack, FEED)).toMatchObject({ reasserted: [], orphansRemoved: [] });
+    await cancelAll(stack, live);
+    for (const ip of live) await expectLifted(stack, feed, ip);
+  });
+
+  test('a large repair (600 entries pushed by hand) goes out as one snapshot, and the blocks’ entries stay', async () => {
+    const live = ['192.0.2.93'];
+    await activeBlocks(stack, feed, live);
+    const junk = Array.from({ length: 600 }, (_, i) => `100.${64 + Math.floor(i / 250)}.${(i % 250) + 1}.9`);
+    await stack.firewall.pushFeed(FEED, 'add', junk);
+    const callsBefore = stack.firewallCalls.length;
+
+    const report = await reconcile(stack, FEED);
+    expect(report.orphansRemoved.length).toBeGreaterThan(0); // a sample; the count is complete in the feed below
+    await eventually(async () => (await stack.firewall.feedEntries(FEED)).entries.length === live.length, 60_000, 'junk removed');
+    await expectEnforced(stack, feed, live[0]);
+    const ops = stack.firewallCalls.slice(callsBefore).map((c) => c.op);
+    expect(ops).toContain('pushFeedSnapshot');
+    expect(ops.filter((op) => op === 'pushFeed' || op === 'pushFeedSnapshot').length).toBeLessThanOrEqual(2); // 600 removals in one or two writes
+    await cancelAll(stack, live);
+    await expectLifted(stack, feed, live[0]);
+  });
+});
+
+async function withFirewall<T>(o: EmulatorOptions, fn: (fw: FortiOSClient) => Promise<T>): Promise<T> {
+  const emulator = await startEmulator({ port: 0, ...o });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  try {
+    return await fn(fw);
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+}
+
+describe('capacity (FORTIGATE_FEED_CAPACITY)', () => {
+  test('adds beyond the capacity fail with the reason; removes make room again', async () => {
+    await withFirewall(feed.emulator, async (fw) => {
+      const b = new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 3 });
+      const entries = ['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map((ip) => ({ ip, family: 'ipv4' as const }));
+      const r = await b.commit(FEED, { adds: entries, removes: [], resync: false });
+      expect(entries.map((e) => r.outcomes[e.ip].status)).toEqual(['ok', 'ok', 'ok', 'failed']);
+      expect(r.outcomes['192.0.2.4']).toMatchObject({ reason: expect.stringMatching(/full \(3 entries/) });
+      expect(await feedHolds(fw, '192.0.2.4')).toBe(false);
+      const again = await b.commit(FEED, { adds: [entries[3]], removes: [entries[0]], resync: false });
+      expect(again.outcomes).toEqual({ '192.0.2.4': { status: 'ok' }, '192.0.2.1': { status: 'ok' } });
+      expect((await fw.feedEntries(FEED)).entries.map((e) => e.entry).sort()).toEqual(['192.0.2.2', '192.0.2.3', '192.0.2.4']);
+    });
+  });
+});
+
+describe('start-up check()', () => {
+  test('a push feed referenced by a deny local-in policy (7.4.5): all findings ok', async () => {
+    const findings = await withFirewall(feed.emulator, (fw) => new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 1000 }).check());
+    expect(findings.filter((f) => !f.ok)).toEqual([]);
+    expect(findings.length).toBeGreaterThanOrEqual(3);
+  });
+
+  test('misconfigured: a missing feed, a pull feed, no deny policy — each a finding with the fix', async () => {
+    const missing = await withFirewall({ version: 'v7.4.5', feeds: [{ name: 'other' }] }, (fw) => new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 1000 }).check());
+    expect(missing.filter((f) => !f.ok)).toEqual([{ ok: false, what: expect.stringMatching(/does not exist/), fix: expect.stringMatching(/set update-method push/) }]);
+
+    const pull = await withFirewall({ version: 'v7.4.5', feeds: [{ name: FEED, updateMethod: 'feed', resource: 'http://127.0.0.1:9/feed.txt' }] }, (fw) =>
+      new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 1000 }).check(),
+    );
+    expect(pull.filter((f) => !f.ok)).toEqual([{ ok: false, what: expect.stringMatching(/pull/), fix: expect.stringMatching(/set update-method push/) }]);
+
+    const noPolicy = await withFirewall({ ...feed.emulator, denyPolicy: 'none' }, (fw) => new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 1000 }).check());
+    expect(noPolicy.filter((f) => !f.ok)).toEqual([{ ok: false, what: expect.stringMatching(/no enabled deny/), fix: expect.stringMatching(/set srcaddr "ads-feed"[\s\S]*set action deny/) }]);
+  });
+});
