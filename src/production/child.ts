@@ -71,7 +71,8 @@ export function startChild(spec: ChildSpec): Child {
   const tail = (n = 20): string => {
     try {
       const text = readFileSync(spec.logFile, 'utf8');
-      return text.split('\n').slice(-n - 1).join('\n');
+      // Server lines carry whole stack traces: the start of each is what tells.
+      return text.split('\n').slice(-n - 1).map((l) => (l.length > 400 ? `${l.slice(0, 400)} …` : l)).join('\n');
     } catch {
       return spawnError ?? '';
     }

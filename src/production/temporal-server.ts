@@ -6,6 +6,7 @@
  * search attributes. A restart keeps every port, so clients reconnect to the same address.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
@@ -31,6 +32,38 @@ export interface ServerPorts {
   workerMembership: number;
   /** Prometheus /metrics of the server. */
   metrics: number;
+}
+
+/**
+ * Free loopback ports for every server port and PostgreSQL (tests, bench). Below 32768 on purpose: the
+ * PostgreSQL schema keeps a membership port as a signed smallint (cluster_membership.rpc_port), so a
+ * server whose membership port is in Linux's ephemeral range (32768+) dies at start with
+ * "value … is out of range for type smallint".
+ */
+export async function freeServerPorts(): Promise<ServerPorts & { postgres: number }> {
+  const taken = new Set<number>();
+  const pick = async (): Promise<number> => {
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (taken.has(port) || !(await bindable(port))) continue;
+      taken.add(port);
+      return port;
+    }
+    throw new Error('no free port found between 20000 and 32000');
+  };
+  return {
+    frontend: await pick(), frontendHttp: await pick(), history: await pick(), matching: await pick(), worker: await pick(),
+    frontendMembership: await pick(), historyMembership: await pick(), matchingMembership: await pick(), workerMembership: await pick(),
+    metrics: await pick(), postgres: await pick(),
+  };
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 /**
