@@ -9,5 +9,7 @@ module.exports = {
   testMatch: ['<rootDir>/test/production/**/*.production.ts'],
   testTimeout: 20 * 60_000,
   maxWorkers: 1,
+  // .cache/ holds the Go module cache of the Temporal server build (scripts/production-stack): never crawl it.
+  modulePathIgnorePatterns: ['<rootDir>/.cache/'],
   transform: { '^.+\\.ts$': 'ts-jest' },
 };
