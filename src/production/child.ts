@@ -40,6 +40,25 @@ export interface Child {
   logSize(): number;
 }
 
+/** Children started here and still running, in start order (the launcher's Ctrl-C during start-up). */
+const live: Child[] = [];
+
+/** Stops every child still running, newest first (SIGTERM, then SIGKILL after `graceMs`). */
+export async function stopAllChildren(graceMs = 15_000): Promise<void> {
+  for (const c of [...live].reverse()) await c.stop('SIGTERM', graceMs);
+}
+
+/** SIGKILLs every child still running (synchronous: for process.on('exit')). */
+export function killAllChildren(): void {
+  for (const c of live) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export function startChild(spec: ChildSpec): Child {
   mkdirSync(path.dirname(spec.logFile), { recursive: true });
   const fd = openSync(spec.logFile, 'a');
@@ -66,7 +85,11 @@ export function startChild(spec: ChildSpec): Child {
     });
   });
   let gone = false;
-  void exited.then(() => (gone = true));
+  void exited.then(() => {
+    gone = true;
+    const i = live.indexOf(handle);
+    if (i >= 0) live.splice(i, 1);
+  });
 
   const tail = (n = 20): string => {
     try {
@@ -87,7 +110,7 @@ export function startChild(spec: ChildSpec): Child {
     }
   };
 
-  return {
+  const handle: Child = {
     name: spec.name,
     pid: child.pid ?? -1,
     logFile: spec.logFile,
@@ -133,6 +156,8 @@ export function startChild(spec: ChildSpec): Child {
       }
     },
   };
+  live.push(handle);
+  return handle;
 }
 
 /** Polls `probe` until it returns true (errors count as "not yet"), at most `timeoutMs`. */

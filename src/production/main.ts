@@ -7,6 +7,7 @@
 import 'dotenv/config';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config';
+import { killAllChildren, stopAllChildren } from './child';
 import { startProductionStack } from './stack';
 import { derivedPorts } from './temporal-server';
 
@@ -42,7 +43,18 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   const say = (msg: string) => process.stderr.write(`[production-stack +${((Date.now() - t0) / 1000).toFixed(0)}s] ${msg}\n`);
 
+  // Ctrl-C while starting (the first build takes minutes): stop what is up so far. A crash: kill it all.
+  const early = () => {
+    interrupted = true;
+    say('interrupted while starting: stopping what was started');
+    void stopAllChildren().then(() => process.exit(130));
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  process.on('exit', killAllChildren);
   const stack = await startProductionStack({ config, env: process.env, workers, apis, log: say });
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) =>
     (stopping ??= (async () => {
@@ -83,7 +95,10 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+let interrupted = false;
+
 main().catch((err) => {
+  if (interrupted) return; // the start failed because we are stopping it: the SIGINT handler exits
   console.error(`production stack failed to start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
