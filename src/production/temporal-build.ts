@@ -27,7 +27,8 @@ export function temporalCacheDir(version = TEMPORAL_SERVER_VERSION, root = proje
 }
 
 /**
- * The cached binaries, built first if missing (about 5 minutes on 2 cores from a clean cache; seconds after).
+ * The cached binaries, built first if missing (9–15 minutes on a shared 2-core box from a clean cache,
+ * toolchain download included; nothing after).
  * `log` hears what is happening (the build is long: say so).
  */
 export async function ensureTemporalServer(opts: { version?: string; root?: string; log?: (msg: string) => void } = {}): Promise<TemporalServerBinaries> {
