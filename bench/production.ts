@@ -96,6 +96,11 @@ function cpuGroups(stack: ProductionStack): CpuGroups {
   };
 }
 
+/** Worker processes that are gone (a crash: nobody restarts them in the bench). */
+function deadWorkers(stack: ProductionStack): number {
+  return stack.workers.filter((w) => !w.running).length;
+}
+
 function cpuDelta(a: CpuGroups, b: CpuGroups): CpuGroups {
   return { server: r2(b.server - a.server), workers: r2(b.workers - a.workers), apis: r2(b.apis - a.apis), bench: r2(b.bench - a.bench) };
 }
@@ -179,6 +184,8 @@ async function latency(b: Bench, a: Args, block: number): Promise<Record<string,
   const members = ips.map((ip) => `ads-${ip}`);
   await b.tracker.until(() => members.every((m) => b.tracker.members.has(m)), 60_000);
   const cpu = cpuDelta(c0, cpuGroups(b.stack));
+  const workersDied = deadWorkers(b.stack);
+  if (workersDied) cpu.workers = NaN; // a dead process's CPU time is gone from /proc
   const lat = members.map((m, i) => (b.tracker.members.get(m)?.firstIn ?? NaN) - sent[i]!).filter((x) => !Number.isNaN(x));
   return {
     events: count,
@@ -186,6 +193,7 @@ async function latency(b: Bench, a: Args, block: number): Promise<Record<string,
     notEnforced: count - lat.length,
     webhookErrors: replies.filter((r) => r?.status !== 200).length,
     writesPerIp: r2((emulatorWrites(b.emulator) - w0) / count),
+    workersDied,
     cpuS: cpu,
     cpuMsPerBlock: perBlock(cpu, count),
   };
@@ -215,6 +223,8 @@ async function burst(b: Bench, a: Args, block: number): Promise<Record<string, u
   const tEnd = now();
   await sending;
   const cpu = cpuDelta(c0, cpuGroups(b.stack));
+  const workersDied = deadWorkers(b.stack);
+  if (workersDied) cpu.workers = NaN; // a dead process's CPU time is gone from /proc
   return {
     ips: a.burst,
     allEnforcedS: done ? r2((tEnd - t0) / 1000) : undefined,
@@ -223,13 +233,14 @@ async function burst(b: Bench, a: Args, block: number): Promise<Record<string, u
     ipsPerS: done ? r1(a.burst / ((tEnd - t0) / 1000)) : undefined,
     webhookErrors: errors,
     writesPerIp: r2((emulatorWrites(b.emulator) - w0) / a.burst),
+    workersDied,
     cpuS: cpu,
     cpuMsPerBlock: perBlock(cpu, a.burst),
   };
 }
 
 function perBlock(cpu: CpuGroups, n: number): CpuGroups & { total: number } {
-  const ms = (s: number) => r1((s * 1000) / n);
+  const ms = (s: number) => (Number.isNaN(s) ? NaN : r1((s * 1000) / n));
   return { server: ms(cpu.server), workers: ms(cpu.workers), apis: ms(cpu.apis), bench: ms(cpu.bench), total: ms(cpu.server + cpu.workers + cpu.apis + cpu.bench) };
 }
 
@@ -272,11 +283,13 @@ async function main(): Promise<void> {
   const row = (scenario: string, metric: string, f: (x: Record<string, any>) => string | number | undefined) => rows.push([scenario, metric, f(get('postgres', scenario)), f(get('dev', scenario))]);
   row('latency', 'event→enforced p50 / p95 / p99 ms', (x) => x.enforcedMs && `${r1(x.enforcedMs.p50)} / ${r1(x.enforcedMs.p95)} / ${r1(x.enforcedMs.p99)}`);
   row('latency', 'not enforced / webhook errors (of 580)', (x) => x.events && `${x.notEnforced} / ${x.webhookErrors}`);
+  row('latency', `worker processes that died (of ${a.workers})`, (x) => x.workersDied);
   row('latency', 'CPU ms per block: server / workers / APIs', (x) => x.cpuMsPerBlock && `${x.cpuMsPerBlock.server} / ${x.cpuMsPerBlock.workers} / ${x.cpuMsPerBlock.apis}`);
   row('latency', 'CPU ms per block: bench (load + emulator)', (x) => x.cpuMsPerBlock?.bench);
   row('burst', `${a.burst} IPs: all enforced, s`, (x) => x.allEnforcedS ?? (x.waitedS && `>${x.waitedS} (${x.notEnforced} missing)`));
   row('burst', 'IPs per s', (x) => x.ipsPerS);
   row('burst', 'firewall writes per IP / webhook errors', (x) => x.ips && `${x.writesPerIp} / ${x.webhookErrors}`);
+  row('burst', `worker processes that died (of ${a.workers})`, (x) => x.workersDied);
   row('burst', 'CPU ms per block: server / workers / APIs', (x) => x.cpuMsPerBlock && `${x.cpuMsPerBlock.server} / ${x.cpuMsPerBlock.workers} / ${x.cpuMsPerBlock.apis}`);
   row('burst', 'CPU ms per block: bench (load + emulator)', (x) => x.cpuMsPerBlock?.bench);
   row('burst', 'CPU ms per block: all', (x) => x.cpuMsPerBlock?.total);
