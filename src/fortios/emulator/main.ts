@@ -29,7 +29,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): EmulatorOptions {
     token: env.FORTIOS_EMULATOR_TOKEN || undefined,
     groupMemberLimit: intEnv(env, 'FORTIOS_EMULATOR_GROUP_LIMIT', 600),
     version: env.FORTIOS_EMULATOR_VERSION || undefined,
-    groups: { ipv4: [env.FORTIGATE_GROUP || 'ads-blocked'], ipv6: [env.FORTIGATE_GROUP6 || 'ads-blocked6'] },
+    groups: { ipv4: (env.FORTIGATE_GROUP || 'ads-blocked').split(',').map((g) => g.trim()).filter(Boolean), ipv6: (env.FORTIGATE_GROUP6 || 'ads-blocked6').split(',').map((g) => g.trim()).filter(Boolean) },
     stateFile: path.join(env.DATA_DIR || './data', 'fortios-emulator.json'),
     ...(certFile && keyFile ? { tls: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') } } : {}),
     // Optional fault defaults, e.g. FORTIOS_EMULATOR_FAULTS='{"latencyMs":{"POST":50},"error500Rate":0.05}'.
