@@ -24,6 +24,9 @@ export class ChangeQueue {
       this.items.set(c.ip, { change: c, waiters: waiter ? [waiter] : [] });
       return;
     }
+    // A repair (no owner: reconciliation, a re-check) never overrides what a block asked for: the block is the
+    // truth, and its waiter would otherwise be told `ok` for a change that did not happen.
+    if (!c.owner && q.change.owner) return;
     q.change = c;
     if (waiter && !q.waiters.some((w) => w.lineage === waiter.lineage && w.op === waiter.op)) q.waiters.push(waiter);
   }

@@ -60,13 +60,16 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let lastUncertainMs = 0;
   // At the re-check, each recently changed IP's latest committed change is what the firewall must reflect:
   // the stale request may undo changes committed before it or after it.
+  // The re-commit happens between ticks (never while a commit is in flight, whose outcome `recent` does not
+  // hold yet): the timer only marks it due.
   let recheckPending = false;
+  let recheckDue = false;
   const recheckLater = () => {
     if (recheckPending) return;
     recheckPending = true;
     void wf.sleep(STALE_WRITE_RECHECK_MS).then(() => {
       recheckPending = false;
-      for (const ip of recent.ips()) queue.push({ ...recent.get(ip)!.change, owner: undefined });
+      recheckDue = true;
     });
   };
 
@@ -83,7 +86,12 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
   let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined) : Promise.resolve();
   for (;;) {
-    await wf.condition(() => queue.size > 0 || resync);
+    await wf.condition(() => queue.size > 0 || resync || recheckDue);
+    if (recheckDue) {
+      recheckDue = false;
+      for (const ip of recent.ips()) queue.push({ ...recent.get(ip)!.change, owner: undefined });
+      if (queue.size === 0 && !resync) continue;
+    }
     // Batching needs no timer: while one commit is in flight the next changes pile up and go out together
     // (group commit). An optional debounce (GROUP_BATCH_WINDOW) trades latency for even fewer writes.
     if (batchWindowMs > 0) await wf.sleep(batchWindowMs);
