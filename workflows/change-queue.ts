@@ -54,8 +54,12 @@ export class ChangeQueue {
   putBack(entries: QueuedChange[]): void {
     for (const q of entries) {
       const newer = this.items.get(q.change.ip);
-      if (!newer) this.items.set(q.change.ip, q);
-      else for (const w of q.waiters) if (!newer.waiters.some((x) => x.lineage === w.lineage && x.op === w.op)) newer.waiters.push(w);
+      if (!newer) {
+        this.items.set(q.change.ip, q);
+        continue;
+      }
+      if (!newer.change.owner && q.change.owner) newer.change = q.change; // a repair never overrides a block's change
+      for (const w of q.waiters) if (!newer.waiters.some((x) => x.lineage === w.lineage && x.op === w.op)) newer.waiters.push(w);
     }
   }
 
