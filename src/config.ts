@@ -265,6 +265,19 @@ export interface LoadedConfig {
   generatedSecrets: string[];
 }
 
+/** For the entry points (`npm start`, the production stack, `npm run api`): the configuration, or exit 2 with every problem. */
+export function loadConfigOrExit(env: Env = process.env): LoadedConfig {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
 export function loadConfig(env: Env = process.env): LoadedConfig {
   const r = new Reader(env);
   const dataDir = path.resolve(r.str('DATA_DIR', './data'));

@@ -5,35 +5,23 @@
  */
 import 'dotenv/config';
 import path from 'node:path';
-import { Config, ConfigError, loadConfig } from './config';
+import { Config, loadConfigOrExit } from './config';
 import { createLogger, Logger } from './logger';
 import { startDevServer, RunningDevServer } from './temporal/dev-server';
 import { bootstrapTemporal } from './temporal/bootstrap';
 import { startEmulator, RunningEmulator } from './fortios/emulator/server';
 import { connectClient, createFirewallClients, runWorker } from './worker/worker';
 import { installRuntime } from './worker/runtime';
-import { BlockService } from './blocks/service';
-import { startApiServer } from './api/server';
+import { startFrontDoors } from './front-doors';
 import { recordFirewallCall, recordStillActive } from './api/metrics';
 import { Notifications } from './notify/durable';
 import { FirewallFailureWatch } from './notify/firewall-watch';
-import { startSyslogIntake } from './syslog/listener';
-import { capacityOf, startupFindings } from './enforcement';
+import { startupFindings } from './enforcement';
 
 type Stop = () => Promise<unknown>;
 
 async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const { config, generatedSecrets } = loaded;
+  const { config, generatedSecrets } = loadConfigOrExit();
   const logger = createLogger(config.logLevel);
   const stops: Stop[] = [];
   const shutdown = once(async (signal: string) => {
@@ -76,26 +64,21 @@ async function main(): Promise<void> {
     }
   });
 
-  const blocks = new BlockService(client, config);
-  // MAX_TARGETS_PER_EVENT is lifted for an event whose addresses every target's backend can hold (a feed: 128K).
-  const canHold = (n: number) => config.targets.every((t) => capacityOf(t) >= n);
-  const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger, notifications, canHold });
+  const api = await startFrontDoors({ config, client, firewalls, logger, notifications });
   stops.push(() => api.close());
-  const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger, canHold });
-  if (syslog) stops.push(() => syslog.close());
 
   logger.info(
     {
-      api: api.url,
+      api: api.apiUrl,
       temporal: temporal.address,
       webUi: temporal.dev?.uiUrl,
       firewall: config.targets.map((t) => ({ name: t.name, url: t.url, emulated: !!emulator })),
-      syslog: syslog && { udp: syslog.udp?.port, tcp: syslog.tcp?.port, tls: syslog.tls },
+      syslog: api.syslog,
       dataDir: config.dataDir,
     },
     'ads-mitigator is up',
   );
-  printBanner(config, api.url, temporal.dev, emulator, generatedSecrets);
+  printBanner(config, api.apiUrl, temporal.dev, emulator, generatedSecrets);
 }
 
 /** Reports a firewall that keeps failing (NOTIFY_FIREWALL_FAILING_AFTER), when that kind is wanted. */

@@ -6,24 +6,14 @@
  * attributes and the reconciliation Schedules are ensured like `npm start` does.
  */
 import 'dotenv/config';
-import { ConfigError, loadConfig } from '../config';
+import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { bootstrapTemporal } from '../temporal/bootstrap';
 import { connectClient, createFirewallClients } from '../worker/worker';
-import { BlockService } from '../blocks/service';
-import { startApiServer } from './server';
+import { startFrontDoors } from '../front-doors';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig().config;
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const { config } = loadConfigOrExit();
   const logger = createLogger(config.logLevel, 'api');
   const address = config.temporal.address ?? `127.0.0.1:${config.temporal.port}`;
   if (config.targets.some((t) => !t.url)) throw new Error('the API process needs FORTIGATE_URL (or TARGETS_FILE with urls): it starts no emulator');
@@ -31,8 +21,10 @@ async function main(): Promise<void> {
   const client = await connectClient(address, config.temporal.namespace);
   await bootstrapTemporal(client, config, { registerAttributes: true, reconcileEvery: config.reconcileEveryMs });
   const firewalls = createFirewallClients(config.targets);
-  const api = await startApiServer({ config, blocks: new BlockService(client, config), temporal: client, firewalls, logger });
-  logger.info({ api: api.url, temporal: address, namespace: config.temporal.namespace }, 'api started');
+  // The same front doors as `npm start`: HTTP API and (when configured) the syslog listener; start syslog in
+  // one replica only, or give each replica its own SYSLOG_* ports.
+  const api = await startFrontDoors({ config, client, firewalls, logger });
+  logger.info({ api: api.apiUrl, temporal: address, namespace: config.temporal.namespace }, 'api started');
 
   let stopping = false;
   const stop = async (signal: string) => {

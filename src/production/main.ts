@@ -6,7 +6,7 @@
  */
 import 'dotenv/config';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../config';
+import { loadConfigOrExit } from '../config';
 import { killAllChildren, stopAllChildren } from './child';
 import { startProductionStack } from './stack';
 import { derivedPorts } from './temporal-server';
@@ -23,17 +23,7 @@ function count(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      process.exit(2);
-    }
-    throw err;
-  }
-  const { config, generatedSecrets } = loaded;
+  const { config, generatedSecrets } = loadConfigOrExit();
   if (config.temporal.address) {
     console.error('TEMPORAL_ADDRESS is set: the production stack runs its own Temporal server (unset it, or run "npm run worker" / "npm run api" against yours)');
     process.exit(2);

@@ -1,13 +1,13 @@
 /** Standalone worker process (production: one or more of these next to a real Temporal cluster). */
 import 'dotenv/config';
-import { loadConfig } from '../config';
+import { loadConfigOrExit } from '../config';
 import { createLogger } from '../logger';
 import { recordFirewallCall, recordStillActive } from '../api/metrics';
 import { connectClient, createFirewallClients, runWorker } from './worker';
 import { installRuntime } from './runtime';
 
 async function main(): Promise<void> {
-  const { config } = loadConfig();
+  const { config } = loadConfigOrExit();
   const logger = createLogger(config.logLevel, 'worker');
   // Shutdown is ours (below): stop polling, let tasks in flight finish, close connections.
   installRuntime(logger, []);
