@@ -121,7 +121,9 @@ test('cancel by Update lifts the block at once and is idempotent; cancel by sign
   expect(second.cancelledBy).toMatchObject({ actor: 'alice' }); // the first cancel wins
   await hb.signal(cancelSignal, { reason: 'done', actor: 'carol' });
 
-    const [ra, rb] = await Promise.all([ha.result(), hb.result()]);
+  // Wait in real time (no time skipping: a cancel needs none), then read the results of the ended runs.
+  await eventually(async () => (await ha.describe()).status.name === 'COMPLETED' && (await hb.describe()).status.name === 'COMPLETED', 30_000, 'both lifted');
+  const [ra, rb] = await Promise.all([ha.result(), hb.result()]);
   expect([ra.state, rb.state]).toEqual(['cancelled', 'cancelled']);
   expect(rb.cancelledBy?.actor).toBe('carol');
   expect(await members()).toEqual(['none']);
