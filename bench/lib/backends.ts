@@ -123,6 +123,7 @@ export function hopsTable(): string | undefined {
   const rows: (string | number | undefined)[][] = HOPS.map((h) => [h, ...cols.map((c) => hopCell(c.r.hops[h]))]);
   rows.push(['= event→enforced', ...cols.map((c) => hopCell(c.r.eventToEnforced))]);
   rows.push(['= event→active', ...cols.map((c) => hopCell(c.r.eventToActive))]);
+  rows.push(['enforcer task (started→completed)', ...cols.map((c) => hopCell(c.r.enforcerTaskMs))]);
   rows.push(['ticks (IPs/tick p50)', ...cols.map((c) => `${c.r.ticks.n} (${c.r.ticks.ipsPerTick.p50})`)]);
   rows.push(['sample (complete)', ...cols.map((c) => `${c.r.sampled} (${c.r.complete})`)]);
   rows.push(['CPU s: dev server / node', ...cols.map((c) => (c.cpu ? `${c.cpu.devServerS ?? '?'} / ${c.cpu.nodeS}` : '-'))]);

@@ -45,6 +45,8 @@ export interface HopReport {
   resentAdds: number;
   /** The enforcer's ticks in the window: how many, IPs per tick, applyChanges duration. */
   ticks: { n: number; ipsPerTick: Dist; applyMs: Dist; runs: number; historyEvents: number };
+  /** The enforcer's workflow tasks in the window, started → completed (local activities run inside them). */
+  enforcerTaskMs: Dist;
   /** Firewall calls of the worker in the window, per operation: count and duration (ms). */
   firewallOps: Record<string, { n: number; p50: number; p95: number }>;
   /** The emulator's own request log in the window: requests by kind/what. */
@@ -122,6 +124,8 @@ async function enforcerTimes(client: Client, workflowId: string) {
   const addSignals = new Map<string, number>();
   const tickOf = new Map<string, Tick>();
   const ticks: Tick[] = [];
+  /** Each workflow task of the enforcer: started → completed (a replay after a cache eviction shows here). */
+  const tasks: { at: number; ms: number }[] = [];
   let events = 0;
   const runs = await histories(client, workflowId, true);
   for (const run of runs) {
@@ -146,6 +150,9 @@ async function enforcerTimes(client: Client, workflowId: string) {
           wftStart = at;
           laEnd = undefined;
           break;
+        case ET.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+          tasks.push({ at, ms: at - wftStart });
+          break;
         case ET.EVENT_TYPE_MARKER_RECORDED: {
           const m = markerMeta(e);
           if (!m || m.completeMs === undefined) break;
@@ -166,7 +173,7 @@ async function enforcerTimes(client: Client, workflowId: string) {
       }
     }
   }
-  return { signalAt, addSignals, tickOf, ticks, runs: runs.length, events };
+  return { signalAt, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
 }
 
 /** The block's view: started, its setAnswer arrival and the task that made it active. */
@@ -252,6 +259,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
       runs: enf.runs,
       historyEvents: enf.events,
     },
+    enforcerTaskMs: dist(enf.tasks.filter((t) => t.at >= window.from && t.at <= window.to + 60_000).map((t) => t.ms)),
     firewallOps: Object.fromEntries(Object.entries(ops).map(([op, v]) => [op, { n: v.length, p50: dist(v).p50, p95: dist(v).p95 }])),
     emulatorRequests: requests,
   };
