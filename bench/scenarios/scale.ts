@@ -16,11 +16,27 @@ import { hopBreakdown, spread } from '../lib/hops';
 import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
 import { emulatorCalls } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
-import { BENCH_FEED, startOurs } from '../lib/stack';
-import { dist, machine, mib, now, r1, r2, vmRssMiB } from '../lib/stats';
+import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
+import { dist, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
 
 const CHECKPOINTS = [10_000, 50_000, 100_000];
 const PROBE = 100;
+/** A repair with no entry back for this long has stalled: stop waiting and record the worker's pollers. */
+const STALL_MS = 180_000;
+
+/** Who polls the product's task queue (a worker whose workflow pollers are gone has stalled). */
+async function workflowPollers(stack: Ours): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [name, type] of [['workflow', 1], ['activity', 2]] as const) {
+    const r = await stack.client.workflowService.describeTaskQueue({
+      namespace: stack.config.temporal.namespace,
+      taskQueue: { name: stack.config.temporal.taskQueue },
+      taskQueueType: type,
+    });
+    out[name] = (r.pollers ?? []).map((p) => ({ identity: p.identity, lastAccess: p.lastAccessTime?.seconds?.toString() }));
+  }
+  return out;
+}
 
 /** `n` distinct public IPv4 addresses spread over blocks 100.. of attackerIps (65k per block). */
 function manyIps(n: number): string[] {
@@ -118,14 +134,21 @@ export const scaleScenario: Scenario = {
         const reconciled = report.then((r) => ((reconcileS = r2((now() - r0) / 1000)), r)).catch((err: Error) => ({ error: err.message }));
         const pending = new Set(active);
         let last = 0;
+        // Bounded, and given up when nothing came back for STALL_MS (a stalled worker: see workflowPollers).
+        let progressAt = now();
+        let stalled = false;
         const repaired = await stack.enforced.until(() => {
           if (now() - last < 500) return false;
           last = now();
+          const before = pending.size;
           for (const ip of pending) if (stack.enforced.holds(ip)) pending.delete(ip);
-          return pending.size === 0;
+          if (pending.size < before) progressAt = now();
+          stalled = now() - progressAt > STALL_MS;
+          return pending.size === 0 || stalled;
         }, Math.max(900_000, active.length * 50));
         const repairS = r2((now() - r0) / 1000);
-        const reconcileReport = await reconciled;
+        const reconcileReport = await Promise.race([reconciled, sleep(30_000).then(() => ({ error: 'reconcileTarget still running 30 s after the repair wait ended' }))]);
+        const pollers = await workflowPollers(stack).catch((err: Error) => ({ error: err.message }));
         conditions[`repair_${cp}`] = rMeter.read();
         const ops: Record<string, number> = {};
         for (const c of stack.firewallCalls.slice(fc0)) ops[c.op] = (ops[c.op] ?? 0) + 1;
@@ -143,7 +166,7 @@ export const scaleScenario: Scenario = {
           newBlocksEnforcedMs: probeMs,
           newBlocksHops: hops,
           memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, devServerRssMiB: devRssMiB, databaseMiB: dbMiB, idle },
-          repair: { entries: active.length, allBackS: repaired ? repairS : undefined, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
+          repair: { entries: active.length, allBackS: repaired && !stalled ? repairS : undefined, stalled, workerPollers: pollers, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
         };
         points.push(point);
         ctx.log(`scale: ${JSON.stringify({ activeBlocks: point.activeBlocks, fillPerS: point.fill.perS, p99: probeMs.p99, rss: rssMiB, devRss: devRssMiB, db: dbMiB, repairS: point.repair.allBackS })}`);
@@ -151,7 +174,7 @@ export const scaleScenario: Scenario = {
         rows.push(
           { scenario: 'scale', lat: '50', metric: `${k} blocks: our process RSS / dev server RSS / database MiB`, ours: `${rssMiB} / ${devRssMiB} / ${dbMiB}` },
           { scenario: 'scale', lat: '50', metric: `${k} blocks: fill rate blocks/s; new blocks event→enforced p50 / p99 ms`, ours: `${point.fill.perS}; ${probeMs.p50} / ${probeMs.p99}` },
-          { scenario: 'scale', lat: '50', metric: `${k} blocks: full repair (feed wiped → all back), s; firewall calls`, ours: `${point.repair.allBackS ?? `>${repairS} (${pending.size} missing)`}; ${point.repair.firewallCalls}` },
+          { scenario: 'scale', lat: '50', metric: `${k} blocks: full repair (feed wiped → all back), s; firewall calls`, ours: `${point.repair.allBackS ?? `${stalled ? 'stalled' : 'not done'} after ${repairS} (${pending.size} missing)`}; ${point.repair.firewallCalls}` },
         );
       }
     } finally {
