@@ -131,7 +131,9 @@ async function enforcerTimes(client: Client, workflowId: string) {
   for (const run of runs) {
     events += run.length;
     let wftStart = 0;
-    let laEnd: number | undefined;
+    /** Workflow-task start times of this run, in order (a long local activity spans several: core heartbeats the task). */
+    const starts: number[] = [];
+    let laEnd: { base: number; complete: number } | undefined;
     for (const e of run) {
       const at = tsMs(e.eventTime) ?? 0;
       switch (e.eventType) {
@@ -148,7 +150,7 @@ async function enforcerTimes(client: Client, workflowId: string) {
         }
         case ET.EVENT_TYPE_WORKFLOW_TASK_STARTED:
           wftStart = at;
-          laEnd = undefined;
+          starts.push(at);
           break;
         case ET.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
           tasks.push({ at, ms: at - wftStart });
@@ -156,10 +158,14 @@ async function enforcerTimes(client: Client, workflowId: string) {
         case ET.EVENT_TYPE_MARKER_RECORDED: {
           const m = markerMeta(e);
           if (!m || m.completeMs === undefined) break;
-          const wfTime = laEnd ?? wftStart;
+          // The workflow time the LA started at: the start of the task it was scheduled in (the last task
+          // started before its schedule time), or the previous LA's complete_time in that same task.
+          const sched = m.scheduledMs ?? wftStart;
+          const base = [...starts].reverse().find((t) => t <= sched) ?? wftStart;
+          const wfTime = laEnd && laEnd.base === base ? laEnd.complete : base;
           const runtime = m.completeMs - wfTime;
           const start = m.scheduledMs ?? wfTime;
-          laEnd = m.completeMs;
+          laEnd = { base, complete: m.completeMs };
           if (m.type !== 'applyChanges') break;
           const result = decode(e.markerRecordedEventAttributes?.details?.result) as { outcomes?: Record<string, { status: string }> } | undefined;
           const ips = Object.entries(result?.outcomes ?? {})
