@@ -1,7 +1,11 @@
-/** BASELINE side of a scenario: a fresh emulator (same settings as OURS gets) and the seed's scripts. */
+/**
+ * BASELINE side of a scenario: a fresh emulator (same settings as OURS gets: HTTPS with the bench's private
+ * CA, which the seed's client trusts) and the seed's scripts.
+ */
 import { FortiOSClient } from '../../src/fortios/client';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
-import { GroupTracker } from '../lib/tracker';
+import { EnforcementTracker, GroupTracker } from '../lib/tracker';
+import { benchTls } from '../lib/tls';
 import { SeedMitigation } from './seed';
 
 export const SEED_GROUP = 'ads-blocked';
@@ -21,20 +25,25 @@ export interface Baseline {
   seed: SeedMitigation;
   emulator: RunningEmulator;
   tracker: GroupTracker;
+  /** The same IPs, enforced on the firewall (backend-neutral view, as for OURS). */
+  enforced: EnforcementTracker;
   errors: Map<string, number>;
   stop(): Promise<void>;
 }
 
 export async function startBaseline(o: BaselineOptions): Promise<Baseline> {
+  const tls = benchTls();
   const emulator = await startEmulator({
+    tls: { cert: tls.cert, key: tls.key },
     port: 0,
     groupMemberLimit: o.capacity ?? 600,
     groups: { ipv4: [SEED_GROUP], ipv6: ['ads-blocked6'] },
     faults: { latencyMs: { POST: o.writeLatencyMs, PUT: o.writeLatencyMs, DELETE: o.writeLatencyMs } },
   });
   const tracker = new GroupTracker(emulator, SEED_GROUP);
+  const enforced = new EnforcementTracker(emulator, { groups: [SEED_GROUP] });
   // Each seed run is its own process with its own connection: allow as many as there are runs in flight.
-  const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, connections: o.connections ?? 64 });
+  const firewall = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token, connections: o.connections ?? 64, caFile: tls.caFile });
   const errors = new Map<string, number>();
   const seed = await SeedMitigation.open({
     firewall,
@@ -51,6 +60,7 @@ export async function startBaseline(o: BaselineOptions): Promise<Baseline> {
     seed,
     emulator,
     tracker,
+    enforced,
     errors,
     async stop() {
       seed.close();

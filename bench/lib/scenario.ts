@@ -1,4 +1,5 @@
 /** What every scenario returns: its JSON record (bench/results/<scenario>.json) and its rows of the table. */
+import type { EnforcementKind } from '../../src/enforcement';
 import { sdkWarnings, sdkWarningSamples } from './stack';
 import { boxCpu, cpuSeconds, load1, r2, threadCpu } from './stats';
 
@@ -10,6 +11,12 @@ export interface RunContext {
   latencyGiven: boolean;
   /** Emulator write latencies to run (ms): [50, 0] unless narrowed. */
   latencies: number[];
+  /** Backends the latency and burst scenarios run side by side (--backends=; default all of BACKENDS). */
+  backends: EnforcementKind[];
+  /** --backends= was given: the burst runs exactly those (by default it leaves dry-run out: see burst.ts). */
+  backendsGiven: boolean;
+  /** `scale`: the largest number of active blocks (--scale-max=; default 100,000). */
+  scaleMax: number;
   log: (msg: string) => void;
 }
 

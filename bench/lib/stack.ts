@@ -5,9 +5,13 @@
  * share the process too. The dev server is a child process (its RSS and CPU are read from /proc).
  *
  * Differences from main.ts, all outside the product's code paths: free ports instead of 7233/8080/8443, no
- * Web UI, the emulator keeps no state file, logs (info level, as shipped) go to a file in the temp dir, the
- * workflow bundle is built once per bench run, and the webhook rate limit is lifted (one source sends
- * everything here).
+ * Web UI, the emulator keeps no state file and serves HTTPS with a private CA the target trusts (caFile, as
+ * for a real FortiGate), logs (info level, as shipped) go to a file in the temp dir, the workflow bundle is
+ * built once per bench run, and the webhook rate limit is lifted (one source sends everything here).
+ *
+ * Observation points (bench-only, no product change): the emulator hooks (tracker.ts); the Update-with-Start
+ * calls of the API, timestamped by wrapping `client.workflow.executeUpdateWithStart` on the bench's client
+ * instance (only BlockService calls it); every firewall call through the worker's `onFirewallCall` hook.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +30,13 @@ import { BlockService } from '../../src/blocks/service';
 import { startApiServer } from '../../src/api/server';
 import { recordFirewallCall } from '../../src/api/metrics';
 import { freePort } from '../../src/free-port';
-import { GroupTracker } from './tracker';
+import { setsOf, type EnforcementKind } from '../../src/enforcement';
+import { EnforcementTracker, GroupTracker } from './tracker';
+import { benchTls } from './tls';
+import { now } from './stats';
+
+/** The feed the threat-feed runs use (an external resource of type address, update method push). */
+export const BENCH_FEED = 'ads-feed';
 
 export interface OursOptions {
   /** Firewall write latency of the emulator (POST, PUT, DELETE), ms. */
@@ -37,6 +47,20 @@ export interface OursOptions {
   ttl?: string;
   /** Extra environment for loadConfig (e.g. GROUP_BATCH_WINDOW); unset = product defaults. */
   env?: Record<string, string>;
+  /** FORTIGATE_ENFORCEMENT; default address-group. */
+  enforcement?: EnforcementKind;
+  /** address-group: the IPv4 group shards (FORTIGATE_GROUP), `capacity` members each; default the product's one group. */
+  shards?: number;
+  /** Plain HTTP to the emulator (the seed-era bench); default HTTPS. */
+  plainHttp?: boolean;
+}
+
+/** One firewall call of the worker (the onFirewallCall hook): operation, end time, duration. */
+export interface FirewallCall {
+  op: string;
+  endAt: number;
+  ms: number;
+  failed: boolean;
 }
 
 export interface Ours {
@@ -44,10 +68,21 @@ export interface Ours {
   apiUrl: string;
   webhookSecret: string;
   emulator: RunningEmulator;
+  /** Address-group member changes of the first IPv4 group (the seed-era scenarios). */
   tracker: GroupTracker;
+  /** Enforced on the firewall, any backend (first time per IP), and the emulator's request log. */
+  enforced: EnforcementTracker;
   client: Client;
+  blocks: BlockService;
   dev: RunningDevServer;
+  /** The IPv4 enforcement set (its enforcer is enforce:<target>:<set>). */
   group: string;
+  target: string;
+  enforcement: EnforcementKind;
+  dataDir: string;
+  /** When the API sent each block's Update-with-Start (first send), by workflow id. */
+  uwsSentAt: Map<string, number>;
+  firewallCalls: FirewallCall[];
   stop(): Promise<void>;
 }
 
@@ -87,6 +122,13 @@ async function workflowBundle(): Promise<string> {
   return bundlePath;
 }
 
+/** The SDK runtime of this process, installed once with the bench's logger (before any worker, the floor's too). */
+export function ensureBenchRuntime(): void {
+  if (runtimeInstalled) return;
+  installRuntime(benchLogger, []);
+  runtimeInstalled = true;
+}
+
 /** Removes the workflow bundle written by this process (end of a bench run). */
 export function removeWorkflowBundle(): void {
   if (bundlePath) rmSync(bundlePath, { force: true });
@@ -96,6 +138,9 @@ export function removeWorkflowBundle(): void {
 export async function startOurs(o: OursOptions): Promise<Ours> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ads-bench-'));
   const capacity = o.capacity ?? 600;
+  const enforcement = o.enforcement ?? 'address-group';
+  const tls = o.plainHttp ? undefined : benchTls();
+  const shardNames = o.shards && o.shards > 1 ? Array.from({ length: o.shards }, (_, i) => (i === 0 ? 'ads-blocked' : `ads-blocked-${i + 1}`)) : undefined;
   const { config } = loadConfig({
     DATA_DIR: dataDir,
     API_HOST: '127.0.0.1',
@@ -107,6 +152,10 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     BLOCK_TTL: o.ttl ?? '1h',
     WEBHOOK_RATE_LIMIT: '1000000',
     LOG_LEVEL: 'info',
+    FORTIGATE_ENFORCEMENT: enforcement,
+    ...(enforcement === 'threat-feed' ? { FORTIGATE_FEED: BENCH_FEED } : {}),
+    ...(shardNames ? { FORTIGATE_GROUP: shardNames.join(',') } : {}),
+    ...(tls ? { FORTIGATE_CA_FILE: tls.caFile } : {}),
     ...o.env,
   });
   const stops: (() => Promise<unknown>)[] = [];
@@ -116,10 +165,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
   };
   try {
     const logger = pino({ level: config.logLevel }, pino.destination({ dest: path.join(dataDir, 'ads-mitigator.log'), sync: false }));
-    if (!runtimeInstalled) {
-      installRuntime(benchLogger, []);
-      runtimeInstalled = true;
-    }
+    ensureBenchRuntime();
     const port = await freePort();
     const dev = await startDevServer({ dataDir, port, uiPort: 0, ui: false, namespace: config.temporal.namespace });
     stops.push(() => dev.stop());
@@ -131,30 +177,64 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       groupMemberLimit: config.emulator.groupLimit,
       version: config.emulator.version,
       groups: { ipv4: t.groups.ipv4, ipv6: t.groups.ipv6 },
+      feeds: t.enforcement === 'threat-feed' && t.feed ? [{ name: t.feed }] : [],
       faults: { latencyMs: { POST: o.writeLatencyMs, PUT: o.writeLatencyMs, DELETE: o.writeLatencyMs } },
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     });
     stops.push(() => emulator.close());
     for (const target of config.targets) target.url ??= emulator.url;
     const tracker = new GroupTracker(emulator, t.groups.ipv4[0]);
+    const enforced = new EnforcementTracker(emulator, { groups: [...t.groups.ipv4, ...t.groups.ipv6], feeds: t.feed ? [t.feed] : [] });
 
     const client = await connectClient(dev.address, config.temporal.namespace);
     stops.push(() => client.connection.close());
+    // The API hop ends when the Update-with-Start goes out: timestamp it (the first send per block).
+    const uwsSentAt = new Map<string, number>();
+    const uws = client.workflow.executeUpdateWithStart.bind(client.workflow);
+    client.workflow.executeUpdateWithStart = ((def: unknown, opts: { startWorkflowOperation: { options: { workflowId: string } } }) => {
+      const id = opts.startWorkflowOperation.options.workflowId;
+      if (!uwsSentAt.has(id)) uwsSentAt.set(id, now());
+      return uws(def as never, opts as never);
+    }) as typeof client.workflow.executeUpdateWithStart;
     await bootstrapTemporal(client, config, { registerAttributes: false, reconcileEvery: config.reconcileEveryMs });
 
     const firewalls = createFirewallClients(config.targets);
     stops.push(() => Promise.all([...firewalls.values()].map((f) => f.close())));
-    stops.push(await runWorker(config, client, dev.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall: recordFirewallCall }));
+    const firewallCalls: FirewallCall[] = [];
+    const onFirewallCall: typeof recordFirewallCall = (target, op, ms, error) => {
+      firewallCalls.push({ op, endAt: now(), ms, failed: error !== undefined });
+      recordFirewallCall(target, op, ms, error);
+    };
+    stops.push(await runWorker(config, client, dev.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall }));
 
+    const blocks = new BlockService(client, config);
     const api = await startApiServer({
       config,
-      blocks: new BlockService(client, config),
+      blocks,
       temporal: client,
       firewalls,
       logger,
       limits: { webhookPerMinute: 1_000_000 },
     });
     stops.push(() => api.close());
-    return { config, apiUrl: api.url, webhookSecret: config.api.webhookSecret, emulator, tracker, client, dev, group: t.groups.ipv4[0], stop };
+    return {
+      config,
+      apiUrl: api.url,
+      webhookSecret: config.api.webhookSecret,
+      emulator,
+      tracker,
+      enforced,
+      client,
+      blocks,
+      dev,
+      group: setsOf(t)[0]!,
+      target: t.name,
+      enforcement,
+      dataDir,
+      uwsSentAt,
+      firewallCalls,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -121,3 +121,219 @@ export class GroupTracker {
     for (const w of [...this.waiters]) w();
   }
 }
+
+/** What a firewall mechanism holds per IP, as `EnforcementTracker` saw it change. */
+export interface IpTimes {
+  /** First time the IP was enforced (any mechanism). */
+  firstIn?: number;
+  lastIn?: number;
+  lastOut?: number;
+  joins: number;
+}
+
+/** One API request the emulator handled (after its injected latency), in the order handled. */
+export interface EmulatorRequest {
+  at: number;
+  kind: 'reads' | 'writes';
+  what: string;
+}
+
+/**
+ * Backend-neutral: the first time each IP became enforced on the emulator, whatever the mechanism —
+ * a member of one of `groups` (the deny policy's address groups, IPs read from the member's address object),
+ * an entry of one of `feeds` (push add/remove/snapshot), or an entry of the banned list. Wraps the mutators of
+ * the emulator's own FeedStore, BannedList and FamilyTables instances (no product code changes, no polling),
+ * so every change is timestamped the moment the emulator applies it, before it replies. Also keeps the
+ * emulator's request log (every counted read and write with its time): the firewall-call hop of the
+ * per-hop breakdown. `verify()` asks the emulator's own oracle (`blocked(ip)`) for the end state.
+ */
+export class EnforcementTracker {
+  readonly ips = new Map<string, IpTimes>();
+  readonly requests: EmulatorRequest[] = [];
+  /** Mechanism changes applied (group writes, feed commands, banned add/clear calls). */
+  changes = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly emulator: RunningEmulator,
+    o: { groups?: string[]; feeds?: string[] } = {},
+  ) {
+    const s = emulator.state;
+    const count = s.count.bind(s);
+    s.count = (kind, what) => {
+      if (kind === 'reads' || kind === 'writes') this.requests.push({ at: now(), kind, what });
+      count(kind, what);
+    };
+    // Threat feeds: entries are the IPs as pushed. A shadow set per feed keeps each change O(entries changed)
+    // (FeedStore.list() is O(feed) and recomputes overflow marks: too slow at 100,000 entries).
+    const feeds = new Set(o.feeds ?? []);
+    const f = s.feeds;
+    const shadow = new Map<string, Set<string>>();
+    const held = (name: string) => {
+      let set = shadow.get(name);
+      if (!set) shadow.set(name, (set = new Set(f.list(name).map((e) => bare(e.text)))));
+      return set;
+    };
+    const fAdd = f.add.bind(f);
+    const fRemove = f.remove.bind(f);
+    const fReplace = f.replace.bind(f);
+    f.add = (name: string, texts: string[]) => {
+      if (!feeds.has(name)) return fAdd(name, texts);
+      const set = held(name);
+      fAdd(name, texts);
+      const added = new Set(texts.map(bare).filter((ip) => !set.has(ip)));
+      for (const ip of added) set.add(ip);
+      this.diff(new Set(), added);
+    };
+    f.remove = (name: string, texts: string[]) => {
+      if (!feeds.has(name)) return fRemove(name, texts);
+      const set = held(name);
+      fRemove(name, texts);
+      const removed = new Set(texts.map(bare).filter((ip) => set.has(ip)));
+      for (const ip of removed) set.delete(ip);
+      this.diff(removed, new Set());
+    };
+    f.replace = (name: string, texts: string[]) => {
+      if (!feeds.has(name)) return fReplace(name, texts);
+      const before = held(name);
+      fReplace(name, texts);
+      const after = new Set(texts.map(bare));
+      shadow.set(name, after);
+      this.diff(before, after);
+    };
+    // The banned list (one IP per call).
+    const b = s.banned;
+    const add = b.add.bind(b);
+    const remove = b.remove.bind(b);
+    const clear = b.clear.bind(b);
+    b.add = (ip, ipv6, expiry) => {
+      const had = b.get(ip) !== undefined;
+      add(ip, ipv6, expiry);
+      if (!had) this.diff(new Set(), new Set([ip]));
+    };
+    b.remove = (ip) => {
+      const had = b.get(ip) !== undefined;
+      remove(ip);
+      if (had) this.diff(new Set([ip]), new Set());
+    };
+    b.clear = () => {
+      const before = new Set(b.list().map((e) => e.ip));
+      clear();
+      this.diff(before, new Set());
+    };
+    // Address groups (shards): members are address object names; their IP is the object's subnet.
+    const groups = new Set(o.groups ?? []);
+    for (const t of [s.ipv4, s.ipv6]) {
+      const ipOf = (member: string) => {
+        const a = t.addresses.get(member);
+        return a && member !== 'none' ? bare(a.subnet.split(' ')[0]!) : undefined;
+      };
+      const ipsOf = (members: Iterable<string>) => new Set([...members].map(ipOf).filter((x): x is string => x !== undefined));
+      const putGroup = t.putGroup.bind(t);
+      const addMember = t.addMember.bind(t);
+      const removeMember = t.removeMember.bind(t);
+      t.putGroup = (entry: GroupEntry) => {
+        if (!groups.has(entry.name)) return putGroup(entry);
+        const before = ipsOf(t.groups.get(entry.name)?.members ?? []);
+        putGroup(entry);
+        this.diff(before, ipsOf(entry.members));
+      };
+      t.addMember = (g: GroupEntry, member: string) => {
+        const had = g.members.has(member);
+        addMember(g, member);
+        const ip = ipOf(member);
+        if (groups.has(g.name) && !had && ip) this.diff(new Set(), new Set([ip]));
+      };
+      t.removeMember = (g: GroupEntry, member: string) => {
+        const had = g.members.has(member);
+        const ip = ipOf(member);
+        removeMember(g, member);
+        if (groups.has(g.name) && had && ip) this.diff(new Set([ip]), new Set());
+      };
+    }
+  }
+
+  /** Enforced now according to this tracker (a shard move shows as out-then-in within one change: see diff). */
+  holds(ip: string): boolean {
+    const t = this.ips.get(ip);
+    return t?.lastIn !== undefined && (t.lastOut === undefined || t.lastOut < t.lastIn);
+  }
+
+  /**
+   * The emulator's own answer for each IP (GET /__emulator/blocked): blocked by any mechanism now. The
+   * ground truth of the end state; O(feed size) per IP on a feed, so large sets pass a sample.
+   */
+  verify(ips: readonly string[]): { blocked: Set<string>; notBlocked: Set<string> } {
+    const blocked = new Set<string>();
+    const notBlocked = new Set<string>();
+    for (const ip of ips) (this.emulator.blocked(ip)?.blocked ? blocked : notBlocked).add(ip);
+    return { blocked, notBlocked };
+  }
+
+  /** Resolves when `done()` holds (checked after every change, and every 250 ms) or after `timeoutMs`. */
+  async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (done()) return true;
+    return new Promise<boolean>((resolve) => {
+      let settled = false;
+      const check = () => {
+        if (!settled && done()) finish(true);
+      };
+      const finish = (ok: boolean) => {
+        settled = true;
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.waiters.delete(check);
+        resolve(ok);
+      };
+      const timer = setTimeout(() => finish(done()), timeoutMs);
+      const poll = setInterval(check, 250);
+      this.waiters.add(check);
+    });
+  }
+
+  /**
+   * Waits until every IP of `ips` was enforced at least once; progress is checked at most every 200 ms
+   * (O(pending)). Returns whether all were, and how many.
+   */
+  async untilAllEnforced(ips: readonly string[], timeoutMs: number): Promise<{ all: boolean; done: number; at: number }> {
+    const pending = new Set(ips);
+    let last = 0;
+    const progress = () => {
+      for (const ip of pending) if (this.ips.get(ip)?.firstIn !== undefined) pending.delete(ip);
+      return pending.size === 0;
+    };
+    const all = await this.until(() => {
+      if (now() - last < 200) return false;
+      last = now();
+      return progress();
+    }, timeoutMs);
+    progress();
+    const firsts = ips.map((ip) => this.ips.get(ip)?.firstIn).filter((x): x is number => x !== undefined);
+    return { all: all || pending.size === 0, done: ips.length - pending.size, at: firsts.length ? Math.max(...firsts) : now() };
+  }
+
+  private diff(before: Set<string>, after: Set<string>): void {
+    const t = now();
+    this.changes++;
+    for (const ip of after) {
+      if (before.has(ip)) continue;
+      const e = this.ips.get(ip) ?? { joins: 0 };
+      e.firstIn ??= t;
+      e.lastIn = t;
+      e.joins++;
+      this.ips.set(ip, e);
+    }
+    for (const ip of before) {
+      if (after.has(ip)) continue;
+      const e = this.ips.get(ip);
+      if (e) e.lastOut = t;
+    }
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+/** "45.1.0.1/32" or "45.1.0.1" → "45.1.0.1" (host routes only: the bench blocks single addresses). */
+function bare(text: string): string {
+  const t = text.trim();
+  return t.endsWith('/32') || t.endsWith('/128') ? t.slice(0, t.lastIndexOf('/')) : t;
+}

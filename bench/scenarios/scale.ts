@@ -1,0 +1,198 @@
+/**
+ * scale (opt-in: `npm run bench -- scale [--scale-max=N]`): one threat-feed target filled with up to
+ * 100,000 active blocks through the webhook (50 lines per request, 8 in flight, write latency 50 ms, HTTPS,
+ * TTL 12 h so nothing expires). At each checkpoint (10,000 / 50,000 / 100,000, capped by --scale-max) it
+ * reports: RSS of our process (worker + API + emulator + load generator) and of the Temporal dev server,
+ * the size of the server's database files, the fill rate, event → enforced p50/p99 of 100 new blocks at
+ * 20/s, and the time of a full repair: the feed is wiped on the emulator (as an operator or a firmware
+ * reset would), then `reconcileTarget` runs (it re-asserts every active block whose entry is missing;
+ * they resend through the enforcer), timed until every active block is on the feed again. The whole run
+ * to 100,000 takes about an hour on the 2-core box.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { WORKFLOW_TYPES } from '../../workflows/messages';
+import { hopBreakdown, spread } from '../lib/hops';
+import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
+import { emulatorCalls } from '../lib/measure';
+import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
+import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
+import { dist, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
+
+const CHECKPOINTS = [10_000, 50_000, 100_000];
+const PROBE = 100;
+/** A repair with no entry back for this long has stalled: stop waiting and record the worker's pollers. */
+const STALL_MS = 180_000;
+
+/** Who polls the product's task queue (a worker whose workflow pollers are gone has stalled). */
+async function workflowPollers(stack: Ours): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [name, type] of [['workflow', 1], ['activity', 2]] as const) {
+    const r = await stack.client.workflowService.describeTaskQueue({
+      namespace: stack.config.temporal.namespace,
+      taskQueue: { name: stack.config.temporal.taskQueue },
+      taskQueueType: type,
+    });
+    out[name] = (r.pollers ?? []).map((p) => ({ identity: p.identity, lastAccess: p.lastAccessTime?.seconds?.toString() }));
+  }
+  return out;
+}
+
+/** `n` distinct public IPv4 addresses spread over blocks 100.. of attackerIps (65k per block). */
+function manyIps(n: number): string[] {
+  const out: string[] = [];
+  for (let block = 100; out.length < n; block++) out.push(...attackerIps(Math.min(65_000, n - out.length), block));
+  return out;
+}
+
+function dirMiB(dir: string): number {
+  let bytes = 0;
+  for (const f of readdirSync(dir)) {
+    try {
+      const s = statSync(path.join(dir, f));
+      if (s.isFile()) bytes += s.size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return mib(bytes);
+}
+
+export const scaleScenario: Scenario = {
+  name: 'scale',
+  describe: 'threat-feed with up to 100,000 active blocks: memory, DB size, p99 of new blocks, full repair time (--scale-max=N)',
+  async run(ctx: RunContext): Promise<ScenarioOutput> {
+    const max = ctx.quick ? Math.min(ctx.scaleMax, 1000) : ctx.scaleMax;
+    const checkpoints = [...CHECKPOINTS.filter((c) => c < max), max];
+    const startedAt = new Date().toISOString();
+    const rows: Row[] = [];
+    const points: Record<string, unknown>[] = [];
+    const conditions: Record<string, unknown> = {};
+    const all = manyIps(max + checkpoints.length * PROBE);
+    let next = 0;
+    const stack = await startOurs({ writeLatencyMs: 50, enforcement: 'threat-feed', ttl: '12h', env: { FORTIGATE_FEED_CAPACITY: '300000' } });
+    const hook = new Webhook(stack.apiUrl, stack.webhookSecret, 8);
+    const active: string[] = [];
+    try {
+      const idle = { rssMiB: mib(process.memoryUsage().rss), devRssMiB: vmRssMiB(stack.dev.process.pid), dbMiB: dirMiB(stack.dataDir) };
+      for (const cp of checkpoints) {
+        // ---- fill up to the checkpoint (the probe's blocks count too)
+        const fill = all.slice(next, next + Math.max(0, cp - active.length - PROBE));
+        next += fill.length;
+        ctx.log(`scale: filling ${fill.length} blocks (to ${cp})`);
+        const meter = new CpuMeter(stack.dev.process.pid);
+        const f0 = now();
+        const batches: string[][] = [];
+        for (let i = 0; i < fill.length; i += 50) batches.push(fill.slice(i, i + 50));
+        let errors = 0;
+        const sending = inPool(batches, 8, async (b) => {
+          const r = await hook.post(b.map((ip) => adsLine(eventId(), ip)));
+          if (r.status !== 200) errors++;
+        });
+        const filled = await stack.enforced.untilAllEnforced(fill, Math.max(600_000, fill.length * 100));
+        await sending;
+        const fillS = (now() - f0) / 1000;
+        active.push(...fill);
+        conditions[`fill_${cp}`] = meter.read();
+
+        // ---- new blocks at 20/s: event → enforced
+        ctx.log(`scale: ${PROBE} new blocks at 20/s`);
+        const probe = all.slice(next, next + PROBE);
+        next += probe.length;
+        const sent: number[] = [];
+        const p0 = now();
+        await openLoop(probe.length, 20, (i) => {
+          sent[i] = now();
+          return hook.post([adsLine(eventId(), probe[i]!)]);
+        });
+        await stack.enforced.untilAllEnforced(probe, 60_000);
+        const p1 = now();
+        active.push(...probe);
+        const probeMs = dist(probe.map((ip, i) => (stack.enforced.ips.get(ip)?.firstIn ?? NaN) - sent[i]!).filter(Number.isFinite));
+        const hops = await hopBreakdown(stack, spread(probe.map((ip, i) => ({ ip, sentAt: sent[i]! })), 50), { from: p0, to: p1 }).catch(() => undefined);
+
+        // ---- memory and database, settled
+        (globalThis as { gc?: () => void }).gc?.();
+        const rssMiB = mib(process.memoryUsage().rss);
+        const heapMiB = mib(process.memoryUsage().heapUsed);
+        const devRssMiB = vmRssMiB(stack.dev.process.pid);
+        const dbMiB = dirMiB(stack.dataDir);
+
+        // ---- full repair: wipe the feed, reconcile, until every active block is back
+        ctx.log(`scale: repair of ${active.length} entries (feed wiped, reconcileTarget)`);
+        stack.emulator.state.feeds.replace(BENCH_FEED, []);
+        const c0 = emulatorCalls(stack);
+        const fc0 = stack.firewallCalls.length;
+        const rMeter = new CpuMeter(stack.dev.process.pid);
+        const r0 = now();
+        const report = stack.client.workflow.execute(WORKFLOW_TYPES.reconcile, {
+          workflowId: `bench-repair-${cp}`,
+          taskQueue: stack.config.temporal.taskQueue,
+          args: [{ target: stack.target }],
+        });
+        let reconcileS: number | undefined;
+        const reconciled = report.then((r) => ((reconcileS = r2((now() - r0) / 1000)), r)).catch((err: Error) => ({ error: err.message }));
+        const pending = new Set(active);
+        let last = 0;
+        // Bounded, and given up when nothing came back for STALL_MS (a stalled worker: see workflowPollers).
+        let progressAt = now();
+        let stalled = false;
+        const repaired = await stack.enforced.until(() => {
+          if (now() - last < 500) return false;
+          last = now();
+          const before = pending.size;
+          for (const ip of pending) if (stack.enforced.holds(ip)) pending.delete(ip);
+          if (pending.size < before) progressAt = now();
+          stalled = now() - progressAt > STALL_MS;
+          return pending.size === 0 || stalled;
+        }, Math.max(900_000, active.length * 50));
+        const repairS = r2((now() - r0) / 1000);
+        const reconcileReport = await Promise.race([reconciled, sleep(30_000).then(() => ({ error: 'reconcileTarget still running 30 s after the repair wait ended' }))]);
+        const pollers = await workflowPollers(stack).catch((err: Error) => ({ error: err.message }));
+        conditions[`repair_${cp}`] = rMeter.read();
+        const ops: Record<string, number> = {};
+        for (const c of stack.firewallCalls.slice(fc0)) ops[c.op] = (ops[c.op] ?? 0) + 1;
+        const missingAfter = stack.enforced.verify(spread(active, 1000)).notBlocked.size;
+        // The repair's pace: entries back on the feed per 10 s after the wipe.
+        const backPer10s: number[] = [];
+        for (const ip of active) {
+          const t = stack.enforced.ips.get(ip)?.lastIn;
+          if (t !== undefined && t >= r0) backPer10s[Math.floor((t - r0) / 10_000)] = (backPer10s[Math.floor((t - r0) / 10_000)] ?? 0) + 1;
+        }
+
+        const point = {
+          activeBlocks: active.length,
+          fill: { ips: fill.length, seconds: r1(fillS), perS: r1(fill.length / fillS), allEnforced: filled.all, webhookErrors: errors },
+          newBlocksEnforcedMs: probeMs,
+          newBlocksHops: hops,
+          memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, devServerRssMiB: devRssMiB, databaseMiB: dbMiB, idle },
+          repair: { entries: active.length, allBackS: repaired && !stalled ? repairS : undefined, stalled, workerPollers: pollers, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
+        };
+        points.push(point);
+        ctx.log(`scale: ${JSON.stringify({ activeBlocks: point.activeBlocks, fillPerS: point.fill.perS, p99: probeMs.p99, rss: rssMiB, devRss: devRssMiB, db: dbMiB, repairS: point.repair.allBackS })}`);
+        const k = `${active.length}`;
+        rows.push(
+          { scenario: 'scale', lat: '50', metric: `${k} blocks: our process RSS / dev server RSS / database MiB`, ours: `${rssMiB} / ${devRssMiB} / ${dbMiB}` },
+          { scenario: 'scale', lat: '50', metric: `${k} blocks: fill rate blocks/s; new blocks event→enforced p50 / p99 ms`, ours: `${point.fill.perS}; ${probeMs.p50} / ${probeMs.p99}` },
+          { scenario: 'scale', lat: '50', metric: `${k} blocks: full repair (feed wiped → all back), s; firewall calls`, ours: `${point.repair.allBackS ?? `${stalled ? 'stalled' : 'not done'} after ${repairS} (${pending.size} missing)`}; ${point.repair.firewallCalls}` },
+        );
+      }
+    } finally {
+      await hook.close();
+      await stack.stop();
+    }
+    return {
+      record: {
+        scenario: 'scale',
+        startedAt,
+        machine: machine(),
+        params: { checkpoints, probe: PROBE, writeLatencyMs: 50, backend: 'threat-feed', ttl: '12h', webhook: { linesPerRequest: 50, requestsInFlight: 8 }, quick: ctx.quick },
+        ours: { points },
+        baseline: {},
+        targets: {},
+        conditions,
+      },
+      rows,
+    };
+  },
+};
