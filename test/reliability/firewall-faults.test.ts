@@ -259,7 +259,9 @@ test('a stale group PUT landing after a newer one does not leave a block unenfor
   await begin([Z], G); // tick: PUT [X, Z], answered at once; then the stale PUT [X] lands
   await expectActive(ctx, [X, Z]);
   await sleep(4000);
-  await expectFirewallConverges(stack.firewall, G, [X, Z], 15_000);
+  // The enforcer re-commits what it changed lately 15 s after the uncertain write (STALE_WRITE_RECHECK_MS);
+  // on a loaded box the retry that ends the uncertainty, and so the re-check, can come seconds later.
+  await expectFirewallConverges(stack.firewall, G, [X, Z], 45_000);
   await cancelBlocks(ctx, [X, Z]);
   await expectEnded(ctx, [X, Z], 'cancelled', 30_000);
-}, 90_000);
+}, 150_000);
