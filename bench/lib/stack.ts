@@ -159,8 +159,13 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     ...o.env,
   });
   const stops: (() => Promise<unknown>)[] = [];
+  // Each step bounded: a wedged worker's shutdown never returns (seen in `scale`), and the run must still end.
   const stop = async () => {
-    for (const s of stops.reverse()) await s().catch((err) => console.error('bench: error while stopping', err));
+    for (const s of stops.reverse()) {
+      await Promise.race([s(), new Promise((_, reject) => setTimeout(() => reject(new Error('stop step took over 30 s')), 30_000).unref())]).catch((err) =>
+        console.error('bench: error while stopping', err),
+      );
+    }
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {

@@ -118,6 +118,8 @@ export const scaleScenario: Scenario = {
         const devRssMiB = vmRssMiB(stack.dev.process.pid);
         const dbMiB = dirMiB(stack.dataDir);
 
+        // Logged before the repair too: a run cut short keeps what it measured.
+        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
         // ---- full repair: wipe the feed, reconcile, until every active block is back
         ctx.log(`scale: repair of ${active.length} entries (feed wiped, reconcileTarget)`);
         stack.emulator.state.feeds.replace(BENCH_FEED, []);
@@ -169,7 +171,7 @@ export const scaleScenario: Scenario = {
           repair: { entries: active.length, allBackS: repaired && !stalled ? repairS : undefined, stalled, workerPollers: pollers, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
         };
         points.push(point);
-        ctx.log(`scale: ${JSON.stringify({ activeBlocks: point.activeBlocks, fillPerS: point.fill.perS, p99: probeMs.p99, rss: rssMiB, devRss: devRssMiB, db: dbMiB, repairS: point.repair.allBackS })}`);
+        ctx.log(`scale: repair ${JSON.stringify({ ...point.repair, report: undefined })}`);
         const k = `${active.length}`;
         rows.push(
           { scenario: 'scale', lat: '50', metric: `${k} blocks: our process RSS / dev server RSS / database MiB`, ours: `${rssMiB} / ${devRssMiB} / ${dbMiB}` },
