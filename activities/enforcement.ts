@@ -4,11 +4,12 @@
  * adapters over the injected backends: which backend is in use, they do not know.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { currentBlockState } from '../src/temporal/visibility';
 import type { EnforcementBackend, Entry } from '../src/enforcement';
 import type { CommitResult } from '../src/enforcement/port';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
-import { blockWorkflowId, EnforcementRef, SetChange, statusQuery } from '../workflows/messages';
+import type { EnforcementRef, SetChange } from '../workflows/messages';
 
 export interface EnforcementDeps {
   /** One backend per firewall target name. */
@@ -23,8 +24,7 @@ export interface EnforcementDeps {
 
 export type Admission = { ok: true; enforcement: EnforcementRef } | { ok: false; reason: string };
 
-export interface ApplyResult extends Omit<CommitResult, 'outcomes'> {
-  outcomes: CommitResult['outcomes'];
+export interface ApplyResult extends CommitResult {
   batchWindowMs: number;
   /** > 1 when an earlier attempt failed: a write of it may still land late (the enforcer re-checks). */
   attempt: number;
@@ -33,18 +33,10 @@ export interface ApplyResult extends Omit<CommitResult, 'outcomes'> {
 export function createEnforcementActivities(d: EnforcementDeps) {
   const backendOf = (target: string) => d.backends.get(target);
 
-  /** Does a running block of this IP (pending or active) hold it? Strongly consistent (describe + query). */
+  /** Does a running block of this IP (pending or active) hold it? */
   async function blockHolds(target: string, ip: string): Promise<boolean> {
-    const handle = d.temporal.workflow.getHandle(blockWorkflowId(target, ip));
-    try {
-      const desc = await handle.describe();
-      if (desc.status.name !== 'RUNNING') return false;
-      const st = await handle.query(statusQuery);
-      return st.state === 'pending' || st.state === 'active';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
-      throw err;
-    }
+    const state = await currentBlockState(d.temporal, target, ip);
+    return state === 'pending' || state === 'active';
   }
 
   return {

@@ -7,11 +7,10 @@
  * entries never passes through workflow history: only counts and a sample come back.
  */
 import { Context } from '@temporalio/activity';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { EnforcementBackend } from '../src/enforcement';
 import { inPool } from '../src/pool';
-import { BlockRow, runningBlocks } from '../src/temporal/visibility';
-import { blockWorkflowId, reassertSignal, SetChange, SetReport, statusQuery, WORKFLOW_TYPES } from '../workflows/messages';
+import { BlockRow, currentBlockState, runningBlocks } from '../src/temporal/visibility';
+import { reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
 import { migrateSignal } from '../workflows/legacy/messages';
 import { MessagingDeps, sendToEnforcer } from './messaging';
 
@@ -29,17 +28,11 @@ const STUCK_AFTER_MS = 10 * 60_000;
 export function createReconcileActivities(d: ReconcileDeps) {
   const heartbeat = (n: unknown) => Context.current().heartbeat(n);
 
+  /** `running` while a block of the IP holds or is releasing it; `ended`; `never` (no block of ours ever). */
   async function blockState(target: string, ip: string): Promise<'running' | 'ended' | 'never'> {
-    const handle = d.temporal.workflow.getHandle(blockWorkflowId(target, ip));
-    try {
-      const desc = await handle.describe();
-      if (desc.status.name !== 'RUNNING') return 'ended';
-      const st = await handle.query(statusQuery);
-      return st.state === 'pending' || st.state === 'active' || st.state === 'releasing' ? 'running' : 'ended';
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return 'never';
-      throw err;
-    }
+    const state = await currentBlockState(d.temporal, target, ip);
+    if (state === 'never') return 'never';
+    return state === 'pending' || state === 'active' || state === 'releasing' ? 'running' : 'ended';
   }
 
   return {

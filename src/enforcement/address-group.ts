@@ -105,6 +105,7 @@ export class AddressGroupBackend implements EnforcementBackend {
       return false;
     });
     const expiries = new Map<string, number>(ready.map((e) => [addressObjectName(e.ip), e.expiresAtMs ?? Infinity]));
+    // Read at most once per commit, and only after this commit's objects exist (eviction order, ownership).
     let comments: Map<string, string> | undefined;
     const readComments = async () => (comments ??= await this.addressComments(family));
 
@@ -136,7 +137,7 @@ export class AddressGroupBackend implements EnforcementBackend {
     ];
     const stillIn = new Set(shards.flatMap((s) => s.before));
     for (const e of batch.removes) out(e.ip, stillIn.has(addressObjectName(e.ip)) ? { status: 'retry', reason: 'group write kept failing' } : { status: 'ok' });
-    if (drop.length) await this.deleteOurObjects(family, drop, result);
+    if (drop.length) await this.deleteOurObjects(family, drop, await readComments(), result);
     return result;
   }
 
@@ -343,8 +344,7 @@ export class AddressGroupBackend implements EnforcementBackend {
   }
 
   /** Deletes the objects of these IPs when they carry our marker; one in use elsewhere (an operator's group) is kept. */
-  private async deleteOurObjects(family: AddressFamily, ips: string[], result: CommitResult): Promise<void> {
-    const comments = await this.addressComments(family);
+  private async deleteOurObjects(family: AddressFamily, ips: string[], comments: Map<string, string>, result: CommitResult): Promise<void> {
     await inPool(ips, OBJECT_CALLS_IN_FLIGHT, async (ip) => {
       const name = addressObjectName(ip);
       if (!comments.has(name)) return;

@@ -3,8 +3,8 @@
  * and set, in which state. Visibility is eventually consistent, so callers use it to find candidates and
  * confirm each with a strongly consistent describe or query before acting (see activities/reconcile.ts).
  */
-import type { Client } from '@temporalio/client';
-import { BLOCK_TYPES_CLAUSE, BlockState, SA, WORKFLOW_TYPES } from '../../workflows/messages';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { BLOCK_TYPES_CLAUSE, BlockState, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 
 export interface BlockRow {
   workflowId: string;
@@ -35,5 +35,20 @@ export async function* runningBlocks(client: Client, f: Parameters<typeof runnin
       type: w.type,
       startedAt: w.startTime,
     };
+  }
+}
+
+/**
+ * What the block of an IP is doing now, strongly consistent (describe, then the status query): `never` — no
+ * block of ours for this IP in the namespace's history; `closed` — its last block ended; otherwise its state.
+ */
+export async function currentBlockState(client: Client, target: string, ip: string): Promise<BlockState | 'closed' | 'never'> {
+  const handle = client.workflow.getHandle(blockWorkflowId(target, ip));
+  try {
+    if ((await handle.describe()).status.name !== 'RUNNING') return 'closed';
+    return (await handle.query(statusQuery)).state;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'never';
+    throw err;
   }
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../../src/logger';
 import type { ApiLimits } from '../../src/api/limits';
 import { ApiMetrics } from '../../src/api/metrics';
 import { RunningApiServer, startApiServer } from '../../src/api/server';
-import { GROUP4, GROUP6, Stack, startStack, TARGET } from '../support/stack';
+import { GROUP4, GROUP6, Stack, startStack, TARGET, testTarget } from '../support/stack';
 
 export { GROUP4, GROUP6, TARGET };
 
@@ -100,19 +100,7 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
       webhookAllowUntimedSignature: false,
       waitLimitMs: 10_000,
     },
-    targets: [
-      {
-        name: TARGET,
-        url: w.firewallUrl,
-        token: w.firewallToken,
-        vdom: 'root',
-        enforcement: 'address-group',
-        groups: { ipv4: [GROUP4], ipv6: [GROUP6] },
-        capacity: 600,
-        feedCapacity: 131_072,
-        tlsInsecure: false,
-      },
-    ],
+    targets: [testTarget(w.firewallUrl, w.firewallToken)],
     emulator: { port: 0, token: w.firewallToken, groupLimit: 600, version: 'v7.0.15' },
     block: { ttlMs: 3_600_000, maxTtlMs: 30 * 86_400_000, batchWindowMs: 0 },
     intake: { ...DEFAULT_INTAKE_POLICY },
