@@ -6,6 +6,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { currentBlockState } from '../src/temporal/visibility';
+import { inPool } from '../src/pool';
+
+/** Strongly consistent block checks in flight at once for one tick's repairs. */
+const CHECKS_IN_FLIGHT = 16;
 import type { EnforcementBackend, Entry } from '../src/enforcement';
 import type { CommitResult } from '../src/enforcement/port';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
@@ -64,10 +68,15 @@ export function createEnforcementActivities(d: EnforcementDeps) {
       const adds: Entry[] = [];
       const removes: Entry[] = [];
       const kept: CommitResult['outcomes'] = {};
+      // A repair (no owner: reconciliation, the enforcer's re-check) is applied only where the blocks agree right
+      // now: an add while a block holds the IP, a removal while none does (one may have started or ended since).
+      const holds = new Map<string, boolean>();
+      await inPool(input.changes.filter((c) => !c.owner), CHECKS_IN_FLIGHT, async (c) => void holds.set(c.ip, await blockHolds(input.target, c.ip)));
       for (const c of input.changes) {
         const entry: Entry = { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, label: c.label };
-        if (c.op === 'add') adds.push(entry);
-        else if (!c.owner && (await blockHolds(input.target, c.ip))) kept[c.ip] = { status: 'ok', reason: 'kept: a block holds it again' };
+        const agreed = c.owner || holds.get(c.ip) === (c.op === 'add');
+        if (!agreed) kept[c.ip] = { status: 'ok', reason: c.op === 'add' ? 'not re-added: no block holds it now' : 'kept: a block holds it again' };
+        else if (c.op === 'add') adds.push(entry);
         else removes.push(entry);
       }
       let result: CommitResult;

@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import type { EnforcementBackend } from '../src/enforcement';
 import { inPool } from '../src/pool';
-import { BlockRow, currentBlockState, runningBlocks } from '../src/temporal/visibility';
+import { BlockRow, currentBlock, currentBlockState, runningBlocks } from '../src/temporal/visibility';
 import { reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
 import { migrateSignal } from '../workflows/legacy/messages';
 import { MessagingDeps, sendToEnforcer } from './messaging';
@@ -56,28 +56,37 @@ export function createReconcileActivities(d: ReconcileDeps) {
       report.enforced = enforced.size;
       heartbeat('listed');
 
-      // Active blocks whose entry is missing: confirmed active → re-assert (a first-release block migrates, which re-asserts).
+      // Active blocks whose entry is missing (removed by hand, a wiped feed): confirmed active, re-added through the
+      // enforcer in large batches (a feed repairs with one snapshot) without waking each block. A first-release
+      // block is migrated instead (its next run re-asserts). A block that cannot be checked now is left for the
+      // next pass: one slow answer never fails the whole set.
       const missing = [...blocks.values()].filter((b) => b.state === 'active' && !enforced.has(b.ip));
-      let reasserted = 0;
+      const readds: SetChange[] = [];
+      let unchecked = 0;
       await inPool(missing, CHECKS_IN_FLIGHT, async (b) => {
-        if ((await blockState(input.target, b.ip)) !== 'running') return;
-        const legacy = b.type === WORKFLOW_TYPES.legacyBlock;
-        await d.temporal.workflow.getHandle(b.workflowId).signal(legacy ? migrateSignal : reassertSignal).catch(() => undefined);
-        if (reasserted++ < SAMPLE) report.reasserted.push(b.ip);
-        heartbeat(reasserted);
+        const now = await currentBlock(d.temporal, input.target, b.ip).catch(() => undefined);
+        if (now === undefined) return void unchecked++;
+        if (typeof now === 'string' || now.state !== 'active') return;
+        if (b.type === WORKFLOW_TYPES.legacyBlock) await d.temporal.workflow.getHandle(b.workflowId).signal(migrateSignal).catch(() => undefined);
+        else readds.push({ op: 'add', ip: b.ip, family: now.family, expiresAtMs: Date.parse(now.expiresAt), label: `${now.reason} (re-added by reconciliation)` });
+        if (report.reasserted.length < SAMPLE) report.reasserted.push(b.ip);
+        heartbeat(report.reasserted.length);
       });
 
       // Entries of ours that no running block holds: confirmed → removed through the enforcer. On a list with
       // no owner field (banned IPs), only an entry our history knows (a block of that IP existed) is ours.
       const orphans: SetChange[] = [];
       await inPool(owned.filter((e) => !blocks.has(e.ip)), CHECKS_IN_FLIGHT, async (e) => {
-        const state = await blockState(input.target, e.ip);
+        const state = await blockState(input.target, e.ip).catch(() => undefined);
+        if (state === undefined) return void unchecked++;
         if (state === 'running' || (state === 'never' && e.proof === 'history')) return;
         orphans.push({ op: 'remove', ip: e.ip, family: e.family });
         if (report.orphansRemoved.length < SAMPLE) report.orphansRemoved.push(e.ip);
         heartbeat(orphans.length);
       });
-      for (let i = 0; i < orphans.length; i += CHANGES_PER_SIGNAL) await sendToEnforcer(d, input.target, input.set, orphans.slice(i, i + CHANGES_PER_SIGNAL));
+      const repairs = [...readds, ...orphans];
+      for (let i = 0; i < repairs.length; i += CHANGES_PER_SIGNAL) await sendToEnforcer(d, input.target, input.set, repairs.slice(i, i + CHANGES_PER_SIGNAL));
+      if (unchecked) report.error = `${unchecked} block(s) could not be checked now: left for the next reconciliation`;
 
       // Blocks that have waited long for an answer: nudged to send their request again (cheap, idempotent).
       const now = Date.now();

@@ -4,7 +4,7 @@
  * confirm each with a strongly consistent describe or query before acting (see activities/reconcile.ts).
  */
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
-import { BLOCK_TYPES_CLAUSE, BlockState, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
+import { BLOCK_TYPES_CLAUSE, BlockState, BlockStatus, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 
 export interface BlockRow {
   workflowId: string;
@@ -43,10 +43,16 @@ export async function* runningBlocks(client: Client, f: Parameters<typeof runnin
  * block of ours for this IP in the namespace's history; `closed` — its last block ended; otherwise its state.
  */
 export async function currentBlockState(client: Client, target: string, ip: string): Promise<BlockState | 'closed' | 'never'> {
+  const b = await currentBlock(client, target, ip);
+  return typeof b === 'string' ? b : b.state;
+}
+
+/** The running block's status (strongly consistent), or `closed` / `never` as for currentBlockState. */
+export async function currentBlock(client: Client, target: string, ip: string): Promise<BlockStatus | 'closed' | 'never'> {
   const handle = client.workflow.getHandle(blockWorkflowId(target, ip));
   try {
     if ((await handle.describe()).status.name !== 'RUNNING') return 'closed';
-    return (await handle.query(statusQuery)).state;
+    return await handle.query(statusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'never';
     throw err;
