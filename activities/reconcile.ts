@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import type { EnforcementBackend } from '../src/enforcement';
 import { inPool } from '../src/pool';
-import { BlockRow, currentBlock, currentBlockState, runningBlocks } from '../src/temporal/visibility';
+import { BlockRow, currentBlockState, runningBlocks } from '../src/temporal/visibility';
 import { reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
 import { migrateSignal } from '../workflows/legacy/messages';
 import { MessagingDeps, sendToEnforcer } from './messaging';
@@ -56,25 +56,22 @@ export function createReconcileActivities(d: ReconcileDeps) {
       report.enforced = enforced.size;
       heartbeat('listed');
 
-      // Active blocks whose entry is missing (removed by hand, a wiped feed): confirmed active, re-added through the
-      // enforcer in large batches (a feed repairs with one snapshot) without waking each block. A first-release
-      // block is migrated instead (its next run re-asserts). A block that cannot be checked now is left for the
-      // next pass: one slow answer never fails the whole set.
+      // Active blocks whose entry is missing (removed by hand, a wiped feed): re-added through the enforcer in large
+      // batches (a feed repairs with one snapshot) without waking each block; the enforcer applies each re-add only
+      // while the block holds the IP (checked at commit time, strongly consistent), so visibility's lag is harmless.
+      // A first-release block is migrated instead (its next run re-asserts).
       const missing = [...blocks.values()].filter((b) => b.state === 'active' && !enforced.has(b.ip));
       const readds: SetChange[] = [];
       let unchecked = 0;
       await inPool(missing, CHECKS_IN_FLIGHT, async (b) => {
-        const now = await currentBlock(d.temporal, input.target, b.ip).catch(() => undefined);
-        if (now === undefined) return void unchecked++;
-        if (typeof now === 'string' || now.state !== 'active') return;
         if (b.type === WORKFLOW_TYPES.legacyBlock) await d.temporal.workflow.getHandle(b.workflowId).signal(migrateSignal).catch(() => undefined);
-        else readds.push({ op: 'add', ip: b.ip, family: now.family, expiresAtMs: Date.parse(now.expiresAt), label: `${now.reason} (re-added by reconciliation)` });
+        else readds.push({ op: 'add', ip: b.ip, family: b.ip.includes(':') ? 'ipv6' : 'ipv4', expiresAtMs: b.expiresAt?.getTime(), label: 'active block, re-added by reconciliation' });
         if (report.reasserted.length < SAMPLE) report.reasserted.push(b.ip);
-        heartbeat(report.reasserted.length);
       });
 
-      // Entries of ours that no running block holds: confirmed → removed through the enforcer. On a list with
-      // no owner field (banned IPs), only an entry our history knows (a block of that IP existed) is ours.
+      // Entries of ours that no running block holds: confirmed → removed through the enforcer (which checks once
+      // more at commit time). On a list with no owner field (banned IPs), only an entry our history knows (a block
+      // of that IP existed) is ours. A block that cannot be checked now is left for the next pass.
       const orphans: SetChange[] = [];
       await inPool(owned.filter((e) => !blocks.has(e.ip)), CHECKS_IN_FLIGHT, async (e) => {
         const state = await blockState(input.target, e.ip).catch(() => undefined);

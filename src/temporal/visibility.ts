@@ -4,7 +4,7 @@
  * confirm each with a strongly consistent describe or query before acting (see activities/reconcile.ts).
  */
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
-import { BLOCK_TYPES_CLAUSE, BlockState, BlockStatus, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
+import { BLOCK_TYPES_CLAUSE, BlockState, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 
 export interface BlockRow {
   workflowId: string;
@@ -13,6 +13,7 @@ export interface BlockRow {
   set?: string;
   type: string;
   startedAt?: Date;
+  expiresAt?: Date;
 }
 
 export function runningBlocksQuery(f: { target: string; set?: string; states?: BlockState[]; currentOnly?: boolean }): string {
@@ -34,6 +35,7 @@ export async function* runningBlocks(client: Client, f: Parameters<typeof runnin
       set: w.typedSearchAttributes.get(SA.addressGroup),
       type: w.type,
       startedAt: w.startTime,
+      expiresAt: w.typedSearchAttributes.get(SA.blockExpiresAt),
     };
   }
 }
@@ -43,16 +45,10 @@ export async function* runningBlocks(client: Client, f: Parameters<typeof runnin
  * block of ours for this IP in the namespace's history; `closed` — its last block ended; otherwise its state.
  */
 export async function currentBlockState(client: Client, target: string, ip: string): Promise<BlockState | 'closed' | 'never'> {
-  const b = await currentBlock(client, target, ip);
-  return typeof b === 'string' ? b : b.state;
-}
-
-/** The running block's status (strongly consistent), or `closed` / `never` as for currentBlockState. */
-export async function currentBlock(client: Client, target: string, ip: string): Promise<BlockStatus | 'closed' | 'never'> {
   const handle = client.workflow.getHandle(blockWorkflowId(target, ip));
   try {
     if ((await handle.describe()).status.name !== 'RUNNING') return 'closed';
-    return await handle.query(statusQuery);
+    return (await handle.query(statusQuery)).state;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'never';
     throw err;
