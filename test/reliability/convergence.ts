@@ -10,7 +10,7 @@ import type { RunningEmulator } from '../../src/fortios/emulator/server';
 import type { ipBlock } from '../../workflows/block';
 import { ADDRESS_NAME_PREFIX, addressObjectName, PLACEHOLDER_MEMBER } from '../../src/enforcement/address-group';
 import { BlockInput, BlockState, BlockStatus, blockWorkflowId, cancelSignal, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
-import { eventually, TARGET } from '../support/stack';
+import { eventually, eventuallyEach, TARGET } from '../support/stack';
 
 /** What a scenario needs: a client, the task queue its worker polls, and a FortiOS client on the emulator. */
 export interface Ctx {
@@ -87,17 +87,7 @@ export async function expectFirewallConverges(fw: FortiOSClient, group: string, 
 
 /** Waits until every block of the list is closed, then checks that each ended in `state` (and not failed). */
 export async function expectEnded(ctx: Ctx, list: string[], state: BlockState, timeoutMs: number): Promise<BlockStatus[]> {
-  let open: string[] = list;
-  try {
-    await eventually(async () => {
-      const closed = await Promise.all(open.map(async (ip) => ((await handle(ctx, ip).describe()).status.name === 'RUNNING' ? undefined : ip)));
-      const done = new Set(closed.filter(Boolean));
-      open = open.filter((ip) => !done.has(ip));
-      return open.length === 0;
-    }, timeoutMs, `${list.length} blocks to end ${state}`);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; still running: ${open.slice(0, 10).join(', ')}${open.length > 10 ? ` (+${open.length - 10})` : ''}`);
-  }
+  await eventuallyEach(list, async (ip) => (await handle(ctx, ip).describe()).status.name !== 'RUNNING', timeoutMs, `${list.length} blocks to end ${state}`);
   const results = await Promise.all(list.map((ip) => handle(ctx, ip).result()));
   expect(results.map((r) => `${r.ip} ${r.state}`)).toEqual(list.map((ip) => `${ip} ${state}`));
   return results;
@@ -105,15 +95,7 @@ export async function expectEnded(ctx: Ctx, list: string[], state: BlockState, t
 
 /** Every block of the list still running and enforced (`active`). */
 export async function expectActive(ctx: Ctx, list: string[], timeoutMs = 30_000): Promise<void> {
-  let states: string[] = [];
-  try {
-    await eventually(async () => {
-      states = await Promise.all(list.map(async (ip) => `${ip} ${(await handle(ctx, ip).query(statusQuery)).state}`));
-      return states.every((s) => s.endsWith(' active'));
-    }, timeoutMs, `${list.length} blocks active`);
-  } finally {
-    expect(states).toEqual(list.map((ip) => `${ip} active`));
-  }
+  await eventuallyEach(list, async (ip) => (await handle(ctx, ip).query(statusQuery)).state === 'active', timeoutMs, `${list.length} blocks active`);
   for (const ip of list) expect((await handle(ctx, ip).describe()).status.name).toBe('RUNNING');
 }
 

@@ -174,6 +174,39 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false> 
 }
 
 /**
+ * Polls each item of `items` until `probe(item)` is truthy for all of them. An item that passed is not asked
+ * again, and one item whose probe throws (a query that timed out on a loaded box) only waits for the next
+ * round: on a busy machine some of 200 queries always fail, so "all at once" would never succeed.
+ * At most `concurrency` probes are in flight. On timeout the error names the items still open.
+ */
+export async function eventuallyEach<T>(items: T[], probe: (item: T) => Promise<unknown>, timeoutMs: number, what: string, concurrency = 20): Promise<void> {
+  let open = [...items];
+  let last: unknown;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const passed = new Set<T>();
+    for (let i = 0; i < open.length; i += concurrency) {
+      await Promise.all(
+        open.slice(i, i + concurrency).map(async (item) => {
+          try {
+            if (await probe(item)) passed.add(item);
+          } catch (err) {
+            last = err;
+          }
+        }),
+      );
+    }
+    open = open.filter((item) => !passed.has(item));
+    if (open.length === 0) return;
+    if (Date.now() > deadline) {
+      const names = open.slice(0, 10).map(String).join(', ') + (open.length > 10 ? ` (+${open.length - 10})` : '');
+      throw new Error(`timed out waiting for ${what}; still open: ${names}${last ? `; last error: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
  * The block's status once it is active. The entry lands on the firewall a moment before the enforcer's
  * answer turns the block active, so a test that saw the entry must still wait for this.
  */

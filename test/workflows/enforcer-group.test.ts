@@ -5,7 +5,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { BlockStatus, cancelSignal, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, ExtendRequest, extendUpdate, statusQuery } from '../../workflows/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
-import { blockInput, eventually, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
+import { blockInput, eventually, eventuallyEach, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
 
 let stack: Stack;
 const DAY = 86_400_000;
@@ -55,10 +55,7 @@ test('200 concurrent joins: exact final member list, far fewer group writes than
   expect(groupWrites).toBeLessThanOrEqual(20); // 200 joins batched into a handful of PUTs
   console.log(`200 joins -> ${groupWrites} group writes (ratio ${(groupWrites / 200).toFixed(3)})`);
   // Every block learns that it is enforced (the group's reply signal): all 200 read `active`.
-  await eventually(async () => {
-    const statuses = await Promise.all(list.map((ip) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)));
-    return statuses.every((st) => st.state === 'active');
-  }, 30_000, 'all active');
+  await eventuallyEach(list, async (ip) => (await stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)).state === 'active', 60_000, 'all active');
   await cancelAll(list);
 });
 
