@@ -14,6 +14,7 @@ import type { EnforcementBackend, Entry } from '../src/enforcement';
 import type { CommitResult } from '../src/enforcement/port';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
 import type { EnforcementRef, SetChange } from '../workflows/messages';
+import type { Batching } from '../workflows/batch-policy';
 
 export interface EnforcementDeps {
   /** One backend per firewall target name. */
@@ -30,6 +31,8 @@ export type Admission = { ok: true; enforcement: EnforcementRef } | { ok: false;
 
 export interface ApplyResult extends CommitResult {
   batchWindowMs: number;
+  /** The backend's tick sizes, read by the enforcer at every tick. */
+  batching: Batching;
   /** > 1 when an earlier attempt failed: a write of it may still land late (the enforcer re-checks). */
   attempt: number;
 }
@@ -86,7 +89,7 @@ export function createEnforcementActivities(d: EnforcementDeps) {
         // The set as a whole is unavailable (firewall down, group missing, credentials): the enforcer backs off.
         throw ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'SetUnavailable');
       }
-      return { ...result, outcomes: { ...result.outcomes, ...kept }, batchWindowMs: d.batchWindowMs, attempt: Context.current().info.attempt };
+      return { ...result, outcomes: { ...result.outcomes, ...kept }, batchWindowMs: d.batchWindowMs, batching: backend.batching, attempt: Context.current().info.attempt };
     },
   };
 }

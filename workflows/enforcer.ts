@@ -15,6 +15,7 @@
 import * as wf from '@temporalio/workflow';
 import { answering, repairing, setWriter } from './activity-options';
 import { answersFor, ChangeQueue } from './change-queue';
+import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING } from './batch-policy';
 import {
   blockWorkflowId,
   changesSignal,
@@ -26,8 +27,6 @@ import {
 } from './messages';
 import type { AnswerTo } from '../activities/messaging';
 
-/** Bounds one tick, so that answers flow and the continue-as-new check runs during a burst of thousands. */
-const MAX_CHANGES_PER_TICK = 1000;
 /** Continue as new after this many signals in one run (the server refuses signals past 10,000 per run). */
 const SIGNALS_PER_RUN = 2000;
 /** What continue-as-new carries at most (payload size); the rest is recovered by nudging the waiting blocks. */
@@ -51,6 +50,10 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   const recover = !input.carried || !!input.carried.truncated;
   let signals = 0;
   let batchWindowMs = 0;
+  // Ticks are bounded (answers flow, the continue-as-new check runs during a burst of thousands) and, in a
+  // flood, made bigger (batch-policy.ts); the backend's numbers come back with every commit.
+  let batching: Batching = input.carried?.batching ?? DEFAULT_BATCHING;
+  const arrivals = new ArrivalLog();
   let backoffMs = 0;
   let retryingSinceMs: number | undefined;
 
@@ -75,6 +78,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
 
   wf.setHandler(changesSignal, (changes) => {
     signals++;
+    arrivals.add(Date.now(), changes.length);
     for (const c of changes) queue.push(c);
   });
   wf.setHandler(resyncSignal, () => {
@@ -92,10 +96,17 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       for (const ip of recent.ips()) queue.push({ ...recent.get(ip)!.change, owner: undefined });
       if (queue.size === 0 && !resync) continue;
     }
-    // Batching needs no timer: while one commit is in flight the next changes pile up and go out together
+    // A trickle needs no timer: while one commit is in flight the next changes pile up and go out together
     // (group commit). An optional debounce (GROUP_BATCH_WINDOW) trades latency for even fewer writes.
     if (batchWindowMs > 0) await wf.sleep(batchWindowMs);
-    const batch = queue.take(MAX_CHANGES_PER_TICK);
+    // In a flood, wait (bounded) for a bigger tick: a timer, so only where the history expects one.
+    const waitMs = burstWaitMs(batching, arrivals, Date.now(), queue.size);
+    if (waitMs > 0 && wf.patched('burst-batching')) {
+      const enough = Math.min(batching.burst!.batch, batching.maxPerTick);
+      stats.floodWaits = (stats.floodWaits ?? 0) + 1;
+      await wf.condition(() => queue.size >= enough || resync, waitMs);
+    }
+    const batch = queue.take(batching.maxPerTick);
     const doResync = resync;
     resync = false;
     stats.ticks++;
@@ -112,12 +123,13 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying);
+      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
       continue;
     }
     backoffMs = 0;
     retryingSinceMs = undefined;
     batchWindowMs = result.batchWindowMs;
+    batching = result.batching ?? batching;
     for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push({ ...q.change, owner: undefined });
     for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
@@ -152,7 +164,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     replying = answers.length ? answering.answerSetChanges({ answers }) : Promise.resolve();
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying);
+    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
   }
 }
 
@@ -160,11 +172,11 @@ function shouldContinueAsNew(signals: number): boolean {
   return signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested;
 }
 
-async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>): Promise<never> {
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching): Promise<never> {
   await replying;
   await wf.condition(wf.allHandlersFinished);
   const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
-  return wf.continueAsNew<typeof enforcer>({ target: input.target, set: input.set, carried: { queue: carriedQueue, stats, truncated } });
+  return wf.continueAsNew<typeof enforcer>({ target: input.target, set: input.set, carried: { queue: carriedQueue, stats, truncated, batching } });
 }
 
 /** The message of the innermost cause (an ActivityFailure wraps the ApplicationFailure that says why). */

@@ -11,6 +11,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { NotifyKind } from '../src/notify/events';
+import type { Batching } from './batch-policy';
 
 export type AddressFamily = 'ipv4' | 'ipv6';
 
@@ -250,6 +251,8 @@ export interface EnforcerStats {
   removes: number;
   evictions: number;
   failures: number;
+  /** Ticks that waited for a bigger batch during a flood (batch-policy.ts). */
+  floodWaits?: number;
   lastApplyAtMs?: number;
   lastError?: string;
 }
@@ -269,7 +272,8 @@ export interface QueuedChange {
 export interface EnforcerInput {
   target: string;
   set: string;
-  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean };
+  /** `batching`: the backend's tick sizes last reported (batch-policy.ts), so a fresh run's first ticks are sized right. */
+  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean; batching?: Batching };
 }
 
 export interface EnforcerStatus {

@@ -10,6 +10,8 @@ import type { AddressFamily } from '../fortios/subnet';
 import { FortiOSError } from '../fortios/client';
 import { canonicalIp } from '../policy/ip-policy';
 import type { CommitResult, EnforcementBackend, Entry, Finding, OwnedEntry, SetInfo } from './port';
+import type { Batching } from '../../workflows/batch-policy';
+import { floodBatching } from './port';
 import type { Observe } from './firewall-checks';
 import { EXPIRY_REFRESH_SLACK_MS } from '../../workflows/block-rules';
 
@@ -22,6 +24,8 @@ const EXPIRY_STEP_S = 600;
 export class BannedIpBackend implements EnforcementBackend {
   readonly kind = 'banned-ip' as const;
   readonly refreshOnExtend = true;
+  /** One add_users per expiry step takes the whole tick: in a flood, 250 per call. */
+  readonly batching: Batching = floodBatching(1000, 250);
 
   constructor(
     private readonly fw: FortiOSClient,

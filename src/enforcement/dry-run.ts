@@ -5,12 +5,15 @@
  */
 import type { AddressFamily } from '../fortios/subnet';
 import type { CommitResult, EnforcementBackend, Entry, Finding, OwnedEntry, SetInfo } from './port';
+import type { Batching } from '../../workflows/batch-policy';
 
 export const DRY_RUN_SET = 'dry-run';
 
 export class DryRunBackend implements EnforcementBackend {
   readonly kind = 'dry-run' as const;
   readonly refreshOnExtend = false;
+  /** No firewall to spare: ticks as they come (dry-run measures what the workflows cost alone). */
+  readonly batching: Batching = { maxPerTick: 1000 };
   private readonly entries = new Map<string, Entry>();
 
   constructor(private readonly log: (msg: string, data: Record<string, unknown>) => void = () => undefined) {}

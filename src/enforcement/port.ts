@@ -6,6 +6,7 @@
  * workflows speak IPs and set names, activities call this interface.
  */
 import type { AddressFamily } from '../fortios/subnet';
+import type { Batching } from '../../workflows/batch-policy';
 
 export type EnforcementKind = 'address-group' | 'threat-feed' | 'banned-ip' | 'dry-run';
 export const ENFORCEMENT_KINDS: readonly EnforcementKind[] = ['address-group', 'threat-feed', 'banned-ip', 'dry-run'];
@@ -66,6 +67,8 @@ export interface EnforcementBackend {
   readonly kind: EnforcementKind;
   /** The set keeps each entry's expiry: blocks re-send theirs when it moved far (block-rules.ts). */
   readonly refreshOnExtend: boolean;
+  /** How many changes one commit takes, and how big a tick should grow in a flood (workflows/batch-policy.ts). */
+  readonly batching: Batching;
   sets(): SetInfo[];
   setFor(family: AddressFamily): string;
   /** Applies adds and removes to one set: one commit, per-entry outcomes. Throws only when the set as a whole is unavailable. */
@@ -74,6 +77,15 @@ export interface EnforcementBackend {
   list(set: string): Promise<OwnedEntry[]>;
   /** Start-up check: the objects this backend needs exist and a deny policy uses them. */
   check(): Promise<Finding[]>;
+}
+
+/**
+ * What makes a flood for every backend: 90 changes in 3 s (30/s, half again the 20/s a busy ADS sends in a
+ * long attack), or 40 waiting at a tick (a 20/s trickle piles up 4–8 during one commit); then a tick waits up
+ * to 2 s for its batch. Each backend names its batch size.
+ */
+export function floodBatching(maxPerTick: number, batch: number): Batching {
+  return { maxPerTick, burst: { arrivals: 90, windowMs: 3000, queued: 40, batch, maxWaitMs: 2000 } };
 }
 
 /** Marker at the start of every comment we write: proves an object is ours (never the name prefix alone). */

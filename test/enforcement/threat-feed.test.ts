@@ -7,7 +7,9 @@ import { ThreatFeedBackend } from '../../src/enforcement/threat-feed';
 import { FortiOSClient } from '../../src/fortios/client';
 import { EmulatorOptions, startEmulator } from '../../src/fortios/emulator/server';
 import { canonicalIp } from '../../src/policy/ip-policy';
-import { eventually, Stack, startStack } from '../support/stack';
+import { blockInput, eventually, Stack, startBlock, startStack, TARGET } from '../support/stack';
+import { enforcerStatusQuery, enforcerWorkflowId } from '../../workflows/messages';
+import { DAY } from './scenarios';
 import { BackendUnderTest, activeBlocks, cancelAll, expectEnforced, expectLifted, lifecycleScenarios, outageScenario, reconcile } from './scenarios';
 
 const FEED = 'ads-feed';
@@ -37,6 +39,41 @@ describe('outage and reconciliation (dev server)', () => {
   test('the firewall down while blocks start and others are unblocked: everything converges', async () => {
     await outageScenario(stack, feed, ['198.51.100.91', '198.51.100.92', '198.51.100.93'], ['198.51.100.94', '198.51.100.95', '2001:db8:92::1']);
   });
+
+  test('a trickle goes out tick by tick; a flood waits for big ticks: a handful of firewall calls for 600 IPs', async () => {
+    const calls = () => Object.values({ ...stack.emulator.state.counters.reads, ...stack.emulator.state.counters.writes }).reduce((a, b) => a + b, 0);
+    const enforcer = () => stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, FEED)).query(enforcerStatusQuery);
+    // A trickle (3/s) never makes a tick wait: each block goes out as soon as it asks.
+    const trickle = Array.from({ length: 6 }, (_, i) => `64.1.1.${i + 1}`);
+    for (const ip of trickle) {
+      await startBlock(stack, blockInput(ip, { ttlMs: DAY }));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (const ip of trickle) await expectEnforced(stack, feed, ip);
+    const afterTrickle = (await enforcer()).stats;
+    expect(afterTrickle.floodWaits ?? 0).toBe(0);
+
+    // A flood: 600 blocks at once. Without flood batching this took a push per enforcer task cycle (~40 here).
+    const flood = Array.from({ length: 600 }, (_, i) => `64.2.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    try {
+      const before = calls();
+      const t0 = Date.now();
+      await Promise.all(flood.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: DAY }))));
+      await eventually(async () => (await stack.firewall.feedEntries(FEED)).entries.filter((e) => e.valid).length >= trickle.length + flood.length, 120_000, 'the flood on the feed');
+      const used = calls() - before;
+      const tookMs = Date.now() - t0;
+      const waits = (await enforcer()).stats.floodWaits;
+      console.log(`flood of ${flood.length}: ${used} firewall calls (${(used / flood.length).toFixed(4)} per IP), ${waits} flood waits, all on the feed after ${tookMs} ms`);
+      expect(waits).toBeGreaterThan(0);
+      // How fast the flood reaches the enforcer depends on the box (600 in ~15 s idle, ~35 s loaded); what the
+      // batching promises either way: at most one push per wait (2 s) and a few before the flood is seen.
+      expect(used).toBeLessThanOrEqual(Math.ceil(tookMs / 2000) + 3);
+      expect(used / flood.length).toBeLessThanOrEqual(0.025);
+    } finally {
+      await cancelAll(stack, [...trickle, ...flood]);
+      await eventually(async () => (await stack.firewall.feedEntries(FEED)).entries.filter((e) => e.valid).length === 0, 120_000, 'the feed empty again');
+    }
+  }, 300_000);
 
   test('reconciliation: an entry removed by hand is re-added, an entry added by hand removed', async () => {
     const live = ['192.0.2.91', '192.0.2.92'];

@@ -208,6 +208,23 @@ describe('groups', () => {
     await expect(client.removeGroupMember('ipv4', 'ads-blocked', 'Event ID 7/x')).resolves.toBe('removed');
   });
 
+  it('reads several groups in one call (name filter OR-ed), absent ones left out', async () => {
+    const shards = await startEmulator({ port: 0, groups: { ipv4: ['ads-blocked', 'ads-blocked-2', 'Ads-Blocked-3'], ipv6: ['ads-blocked6'] } });
+    const c = new FortiOSClient({ baseUrl: shards.url, token: shards.token, timeoutMs: 2000 });
+    try {
+      await c.createAddress('ipv4', { name: 'a', subnet: '192.0.2.1/32' });
+      await c.setGroupMembers('ipv4', 'ads-blocked-2', ['a']);
+      const before = shards.state.counters.reads.addrgrp ?? 0;
+      const got = await c.getGroups('ipv4', ['ads-blocked', 'ads-blocked-2', 'Ads-Blocked-3', 'missing']);
+      expect(Object.fromEntries([...got].map(([k, g]) => [k, g.members]))).toEqual({ 'ads-blocked': ['none'], 'ads-blocked-2': ['a'], 'Ads-Blocked-3': ['none'] });
+      expect((shards.state.counters.reads.addrgrp ?? 0) - before).toBe(1);
+      expect([...(await c.getGroups('ipv4', ['missing']))]).toEqual([]);
+    } finally {
+      await c.close();
+      await shards.close();
+    }
+  });
+
   it('manages IPv6 groups through addrgrp6', async () => {
     await client.createAddress('ipv6', { name: 'v6', subnet: '2001:db8::/64' });
     await client.addGroupMember('ipv6', 'ads-blocked6', 'v6');

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { cancelUpdate, enforcerWorkflowId, extendUpdate, WORKFLOW_TYPES } from '../../workflows/messages';
+import { cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, extendUpdate, WORKFLOW_TYPES } from '../../workflows/messages';
 import { migrateSignal } from '../../workflows/legacy/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
 import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
@@ -60,10 +60,28 @@ async function record(): Promise<void> {
   }
 }
 
+/**
+ * An enforcer that waited for a bigger tick in a flood (the `burst-batching` patch, batch-policy.ts):
+ * `RECORD_HISTORIES=flood` records it alone, leaving the earlier generation's enforcer fixture as it was.
+ */
+async function recordFlood(): Promise<void> {
+  const stack = await startStack({ server: 'dev', target: { enforcement: 'threat-feed', feed: 'ads-feed' }, emulator: { version: 'v7.4.5', feeds: [{ name: 'ads-feed' }] } });
+  try {
+    const ips = Array.from({ length: 300 }, (_, i) => `64.3.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: 3_600_000 }))));
+    const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, 'ads-feed'));
+    await eventually(async () => ((await enforcer.query(enforcerStatusQuery)).stats.floodWaits ?? 0) > 0 && (await enforcer.query(enforcerStatusQuery)).stats.adds >= ips.length, 120_000, 'a flood wait');
+    writeFileSync(path.join(DIR, 'enforcer_flood_ads-feed.pb'), History.encode(await enforcer.fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
+  if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
-  expect(files.length).toBeGreaterThanOrEqual(9);
+  expect(files.length).toBeGreaterThanOrEqual(12);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
   for (const file of files) {
     const history = History.decode(readFileSync(path.join(DIR, file)));
