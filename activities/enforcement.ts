@@ -76,7 +76,7 @@ export function createEnforcementActivities(d: EnforcementDeps) {
       const holds = new Map<string, boolean>();
       await inPool(input.changes.filter((c) => !c.owner), CHECKS_IN_FLIGHT, async (c) => void holds.set(c.ip, await blockHolds(input.target, c.ip)));
       for (const c of input.changes) {
-        const entry: Entry = { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, label: c.label };
+        const entry: Entry = { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, label: c.label, ...(c.owner ? {} : { recheck: true }) };
         const agreed = c.owner || holds.get(c.ip) === (c.op === 'add');
         if (!agreed) kept[c.ip] = { status: 'ok', reason: c.op === 'add' ? 'not re-added: no block holds it now' : 'kept: a block holds it again' };
         else if (c.op === 'add') adds.push(entry);

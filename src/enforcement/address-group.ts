@@ -10,7 +10,7 @@
  * than configured is learned and respected; a member whose object vanished is repaired. Objects are ours
  * only when their comment carries OWNER_MARKER: nothing else is ever deleted.
  */
-import { FortiOSClient, FortiOSError } from '../fortios/client';
+import { FortiAddress, FortiOSClient, FortiOSError } from '../fortios/client';
 import type { AddressFamily } from '../fortios/subnet';
 import { canonicalIp } from '../policy/ip-policy';
 import { inPool } from '../pool';
@@ -78,18 +78,25 @@ export class AddressGroupBackend implements EnforcementBackend {
     const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
     const out = (ip: string, o: Outcome) => void (result.outcomes[ip] = o);
 
-    // 1. The objects of the new entries (in parallel; each one's failure is its own).
+    // 0. Re-checks of entries a shard already holds cost nothing more (a member's object exists: FortiOS
+    //    refuses to delete an object in use). One read, only in a tick that carries re-checks.
     const ready: Entry[] = [];
-    await inPool(batch.adds, OBJECT_CALLS_IN_FLIGHT, async (e) => {
+    let adds = batch.adds;
+    if (adds.some((e) => e.recheck)) {
+      const held = new Set((await this.readShards(family)).flatMap((s) => s.members));
+      adds = adds.filter((e) => !(e.recheck && held.has(addressObjectName(e.ip)) && ready.push(e)));
+    }
+
+    // 1. The objects of the new entries (in parallel; each one's failure is its own).
+    await inPool(adds, OBJECT_CALLS_IN_FLIGHT, async (e) => {
       try {
         const name = addressObjectName(e.ip);
-        const r = await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name, subnet: cidrOf(e.ip), comment: ownerComment(e) }));
-        if (r === 'exists') {
-          // Ours: bring its comment (expiry) up to date. Someone else's with the same network: use it, never own it.
-          const existing = await this.observe('getAddress', () => this.fw.getAddress(family, name));
-          if (existing && isOurs(existing.comment) && existing.comment !== ownerComment(e)) {
-            await this.observe('setAddressComment', () => this.fw.setAddressComment(family, name, ownerComment(e)));
-          }
+        const seen: { existing?: FortiAddress } = {};
+        await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name, subnet: cidrOf(e.ip), comment: ownerComment(e) }, (a) => (seen.existing = a)));
+        // Ours: bring its comment (expiry) up to date. Someone else's with the same network: use it, never own it.
+        const comment = seen.existing?.comment;
+        if (seen.existing && isOurs(comment) && comment !== ownerComment(e)) {
+          await this.observe('setAddressComment', () => this.fw.setAddressComment(family, name, ownerComment(e)));
         }
         ready.push(e);
       } catch (err) {

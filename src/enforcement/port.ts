@@ -19,6 +19,12 @@ export interface Entry {
   expiresAtMs?: number;
   /** A short human description (comments). */
   label?: string;
+  /**
+   * Only re-asserted (a repair, the enforcer's re-check after an uncertain write): when the set holds the
+   * entry already, nothing about it needs writing. A block's own add is never marked so (it may carry a new
+   * expiry to write).
+   */
+  recheck?: boolean;
 }
 
 /** What became of one entry: done, refused for good (with the firewall's reason), or to be tried again. */

@@ -238,17 +238,25 @@ export class FortiOSClient {
     await this.call('POST', path, {}, a.comment === undefined ? body : { ...body, comment: a.comment });
   }
 
-  /** Creates the address, or accepts an existing one with the same network; another network is a conflict. */
+  /**
+   * Creates the address, or accepts an existing one with the same network; another network is a conflict.
+   * `seen` receives the existing object (its comment, say) so that the caller need not read it again.
+   */
   async ensureAddress(
     family: AddressFamily,
     a: { name: string; subnet: string; comment?: string },
+    seen?: (existing: FortiAddress) => void,
   ): Promise<'created' | 'exists'> {
     const wanted = requirePrefix(family, a.subnet, 'POST', `${CMDB}/${TABLES[family].address}`);
     // A duplicate whose object vanished before our GET (a concurrent delete) deserves one more create.
     for (let attempt = 1; ; attempt++) {
       if (await this.createUnlessDuplicate(family, a)) return 'created';
       const existing = await this.getAddress(family, a.name);
-      if (existing) return matchExisting(existing, wanted, this.objectPath('GET', TABLES[family].address, a.name));
+      if (existing) {
+        const r = matchExisting(existing, wanted, this.objectPath('GET', TABLES[family].address, a.name));
+        seen?.(existing);
+        return r;
+      }
       if (attempt === 2) {
         throw new FortiOSError({
           kind: 'server',

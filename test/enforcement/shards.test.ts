@@ -109,3 +109,30 @@ test('IPv6 shards: a platform limit below the configured capacity is learned, wi
     await emulator.close();
   }
 });
+
+test('a re-check of entries the shards hold costs two group reads and no object call; a missing one is re-added', async () => {
+  const emulator = await startEmulator({ port: 0, groups: { ipv4: SHARDS, ipv6: SHARDS6 } });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  const calls = () => [...Object.values(emulator.state.counters.reads), ...Object.values(emulator.state.counters.writes)].reduce((a, b) => a + b, 0);
+  try {
+    const backend = new AddressGroupBackend(fw, { groups: { ipv4: SHARDS, ipv6: SHARDS6 }, capacity: CAPACITY });
+    const ips = Array.from({ length: 5 }, (_, i) => `198.51.100.${120 + i}`);
+    const until = Date.now() + DAY;
+    const entry = (ip: string, recheck: boolean) => ({ ip, family: 'ipv4' as const, expiresAtMs: until, recheck });
+    await backend.commit(SHARDS[0], { adds: ips.map((ip) => entry(ip, false)), removes: [], resync: false });
+    // An operator takes one member out by hand (its object stays).
+    const s1 = (await fw.getGroup('ipv4', SHARDS[0]))!.members;
+    await fw.setGroupMembers('ipv4', SHARDS[0], s1.filter((m) => m !== addressObjectName(ips[0])));
+
+    const before = { all: calls(), objects: (emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) };
+    const r = await backend.commit(SHARDS[0], { adds: ips.map((ip) => entry(ip, true)), removes: [], resync: false });
+    expect(ips.map((ip) => r.outcomes[ip]?.status)).toEqual(ips.map(() => 'ok'));
+    // The held four: nothing. The missing one: its object (a POST answered "exists", then one GET), one group write.
+    expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(2);
+    expect(calls() - before.all).toBe(2 + 2 + 1);
+    for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+});
