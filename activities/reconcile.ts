@@ -10,7 +10,7 @@ import { Context } from '@temporalio/activity';
 import type { EnforcementBackend } from '../src/enforcement';
 import { inPool } from '../src/pool';
 import { BlockRow, currentBlockState, runningBlocks } from '../src/temporal/visibility';
-import { reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
+import { enforcerStatusQuery, enforcerWorkflowId, reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
 import { migrateSignal } from '../workflows/legacy/messages';
 import { MessagingDeps, sendToEnforcer } from './messaging';
 
@@ -22,6 +22,15 @@ export interface ReconcileDeps extends MessagingDeps {
 const SAMPLE = 50;
 const CHECKS_IN_FLIGHT = 16;
 const CHANGES_PER_SIGNAL = 500;
+/**
+ * Repairs are fed to the enforcer no faster than it commits them: at most this many queued before the next
+ * signal. Sent all at once, 50,000 re-adds piled up in the enforcer, its history outgrew the server's
+ * suggestion, and continue-as-new carries at most 5,000 queued changes: the rest of the repair was lost
+ * (found by the 50,000-block scale bench).
+ */
+const MAX_QUEUED_REPAIRS = 2000;
+/** The enforcer took nothing from its queue for this long (the firewall is down): the rest waits for the next pass. */
+const NO_PROGRESS_MS = 60_000;
 /** A block still pending after this long is nudged to send its request again. */
 const STUCK_AFTER_MS = 10 * 60_000;
 
@@ -33,6 +42,27 @@ export function createReconcileActivities(d: ReconcileDeps) {
     const state = await currentBlockState(d.temporal, target, ip);
     if (state === 'never') return 'never';
     return state === 'pending' || state === 'active' || state === 'releasing' ? 'running' : 'ended';
+  }
+
+  /**
+   * Waits until the set's enforcer holds fewer than MAX_QUEUED_REPAIRS queued changes. False when its queue
+   * did not shrink for NO_PROGRESS_MS (a query that fails counts as no progress).
+   */
+  async function enforcerDrained(target: string, set: string): Promise<boolean> {
+    const handle = d.temporal.workflow.getHandle(enforcerWorkflowId(target, set));
+    let lowest = Infinity;
+    let progressAt = Date.now();
+    for (;;) {
+      const queued = await handle.query(enforcerStatusQuery).then((st) => st.queued, () => Infinity);
+      if (queued < MAX_QUEUED_REPAIRS) return true;
+      if (queued < lowest) {
+        lowest = queued;
+        progressAt = Date.now();
+      }
+      if (Date.now() - progressAt > NO_PROGRESS_MS) return false;
+      heartbeat(`enforcer queue: ${queued}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   return {
@@ -82,8 +112,17 @@ export function createReconcileActivities(d: ReconcileDeps) {
         heartbeat(orphans.length);
       });
       const repairs = [...readds, ...orphans];
-      for (let i = 0; i < repairs.length; i += CHANGES_PER_SIGNAL) await sendToEnforcer(d, input.target, input.set, repairs.slice(i, i + CHANGES_PER_SIGNAL));
-      if (unchecked) report.error = `${unchecked} block(s) could not be checked now: left for the next reconciliation`;
+      let sent = 0;
+      while (sent < repairs.length) {
+        if (sent > 0 && !(await enforcerDrained(input.target, input.set))) break;
+        await sendToEnforcer(d, input.target, input.set, repairs.slice(sent, sent + CHANGES_PER_SIGNAL));
+        sent = Math.min(repairs.length, sent + CHANGES_PER_SIGNAL);
+        heartbeat(`repairs sent: ${sent}`);
+      }
+      const problems: string[] = [];
+      if (unchecked) problems.push(`${unchecked} block(s) could not be checked now`);
+      if (sent < repairs.length) problems.push(`${repairs.length - sent} repair(s) not sent: the enforcer is not taking changes (firewall down?)`);
+      if (problems.length) report.error = `${problems.join('; ')}: left for the next reconciliation`;
 
       // Blocks that have waited long for an answer: nudged to send their request again (cheap, idempotent).
       const now = Date.now();
