@@ -52,14 +52,17 @@ export class ArrivalLog {
   }
 }
 
+/** What a tick waits for in a flood: the burst batch, never more than one tick takes. */
+export function floodBatchSize(b: Batching): number {
+  return Math.min(b.burst?.batch ?? b.maxPerTick, b.maxPerTick);
+}
+
 /**
  * How long the next tick should wait for more changes: 0 = commit now. Only in a flood, only while the
  * queue is short of a full burst batch.
  */
 export function burstWaitMs(b: Batching, log: ArrivalLog, nowMs: number, queued: number): number {
-  if (!b.burst) return 0;
-  const target = Math.min(b.burst.batch, b.maxPerTick);
-  if (queued >= target) return 0;
+  if (!b.burst || queued >= floodBatchSize(b)) return 0;
   const flood = queued >= b.burst.queued || log.countSince(nowMs, b.burst.windowMs) >= b.burst.arrivals;
   return flood ? b.burst.maxWaitMs : 0;
 }

@@ -15,7 +15,7 @@
 import * as wf from '@temporalio/workflow';
 import { answering, repairing, setWriter } from './activity-options';
 import { answersFor, ChangeQueue } from './change-queue';
-import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING } from './batch-policy';
+import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
 import {
   blockWorkflowId,
   changesSignal,
@@ -102,7 +102,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // In a flood, wait (bounded) for a bigger tick: a timer, so only where the history expects one.
     const waitMs = burstWaitMs(batching, arrivals, Date.now(), queue.size);
     if (waitMs > 0 && wf.patched('burst-batching')) {
-      const enough = Math.min(batching.burst!.batch, batching.maxPerTick);
+      const enough = floodBatchSize(batching);
       stats.floodWaits = (stats.floodWaits ?? 0) + 1;
       await wf.condition(() => queue.size >= enough || resync, waitMs);
     }

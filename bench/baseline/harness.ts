@@ -72,8 +72,8 @@ export async function startBaseline(o: BaselineOptions): Promise<Baseline> {
 
 /** Firewall writes (POST/PUT/DELETE of any table) the emulator received. */
 export function emulatorWrites(e: RunningEmulator): number {
-  return Object.values(e.state.counters.writes).reduce((a, b) => a + b, 0);
+  return e.state.requests('writes');
 }
 export function emulatorReads(e: RunningEmulator): number {
-  return Object.values(e.state.counters.reads).reduce((a, b) => a + b, 0);
+  return e.state.requests('reads');
 }

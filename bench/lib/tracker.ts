@@ -77,24 +77,8 @@ export class GroupTracker {
    * Resolves when `done()` holds or after `timeoutMs`; returns whether it held. Checked after every change
    * of the group or the addresses, and every 250 ms besides (so a throttled predicate cannot miss the end).
    */
-  async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (done()) return true;
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const check = () => {
-        if (!settled && done()) finish(true);
-      };
-      const finish = (ok: boolean) => {
-        settled = true;
-        clearTimeout(timer);
-        clearInterval(poll);
-        this.waiters.delete(check);
-        resolve(ok);
-      };
-      const timer = setTimeout(() => finish(done()), timeoutMs);
-      const poll = setInterval(check, 250);
-      this.waiters.add(check);
-    });
+  until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    return untilHeld(this.waiters, done, timeoutMs);
   }
 
   private diff(before: Set<string>, after: Set<string>, size = after.size): void {
@@ -271,24 +255,8 @@ export class EnforcementTracker {
   }
 
   /** Resolves when `done()` holds (checked after every change, and every 250 ms) or after `timeoutMs`. */
-  async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (done()) return true;
-    return new Promise<boolean>((resolve) => {
-      let settled = false;
-      const check = () => {
-        if (!settled && done()) finish(true);
-      };
-      const finish = (ok: boolean) => {
-        settled = true;
-        clearTimeout(timer);
-        clearInterval(poll);
-        this.waiters.delete(check);
-        resolve(ok);
-      };
-      const timer = setTimeout(() => finish(done()), timeoutMs);
-      const poll = setInterval(check, 250);
-      this.waiters.add(check);
-    });
+  until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    return untilHeld(this.waiters, done, timeoutMs);
   }
 
   /**
@@ -336,4 +304,29 @@ export class EnforcementTracker {
 function bare(text: string): string {
   const t = text.trim();
   return t.endsWith('/32') || t.endsWith('/128') ? t.slice(0, t.lastIndexOf('/')) : t;
+}
+
+/**
+ * Resolves when `done()` holds or after `timeoutMs`; returns whether it held. Checked whenever the tracker
+ * calls its `waiters` (after every change it sees), and every 250 ms besides (so a throttled predicate
+ * cannot miss the end).
+ */
+function untilHeld(waiters: Set<() => void>, done: () => boolean, timeoutMs: number): Promise<boolean> {
+  if (done()) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    let settled = false;
+    const check = () => {
+      if (!settled && done()) finish(true);
+    };
+    const finish = (ok: boolean) => {
+      settled = true;
+      clearTimeout(timer);
+      clearInterval(poll);
+      waiters.delete(check);
+      resolve(ok);
+    };
+    const timer = setTimeout(() => finish(done()), timeoutMs);
+    const poll = setInterval(check, 250);
+    waiters.add(check);
+  });
 }

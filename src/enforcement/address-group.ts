@@ -84,7 +84,9 @@ export class AddressGroupBackend implements EnforcementBackend {
     let adds = batch.adds;
     if (adds.some((e) => e.recheck)) {
       const held = new Set((await this.readShards(family)).flatMap((s) => s.members));
-      adds = adds.filter((e) => !(e.recheck && held.has(addressObjectName(e.ip)) && ready.push(e)));
+      const isHeld = (e: Entry) => !!e.recheck && held.has(addressObjectName(e.ip));
+      ready.push(...adds.filter(isHeld));
+      adds = adds.filter((e) => !isHeld(e));
     }
 
     // 1. The objects of the new entries (in parallel; each one's failure is its own).

@@ -284,7 +284,7 @@ export class FortiOSClient {
     if (!env) return undefined;
     const [raw] = resultList(env, 'GET', path);
     if (!raw) throw badResponse('GET', path, 'empty results');
-    return { name: String(raw.name), family, members: names(raw.member) };
+    return toGroup(family, raw);
   }
 
   /**
@@ -311,7 +311,7 @@ export class FortiOSClient {
     const byLower = new Map(resultList(env, 'GET', path).map((raw) => [String(raw.name).toLowerCase(), raw] as const));
     for (const n of plain) {
       const raw = byLower.get(n.toLowerCase());
-      if (raw) out.set(n, { name: String(raw.name), family, members: names(raw.member) });
+      if (raw) out.set(n, toGroup(family, raw));
     }
     return out;
   }
@@ -377,7 +377,7 @@ export class FortiOSClient {
   /** Every address group of the family (members as names). */
   async listGroups(family: AddressFamily): Promise<FortiGroup[]> {
     const path = `${CMDB}/${TABLES[family].group}`;
-    return resultList(await this.call('GET', path), 'GET', path).map((raw) => ({ name: String(raw.name), family, members: names(raw.member) }));
+    return resultList(await this.call('GET', path), 'GET', path).map((raw) => toGroup(family, raw));
   }
 
   /** A threat feed, or undefined when absent. */
@@ -741,6 +741,10 @@ function ancestorChains(name: string, groups: FortiGroup[]): Map<string, string[
     }
   }
   return chains;
+}
+
+function toGroup(family: AddressFamily, raw: Record<string, unknown>): FortiGroup {
+  return { name: String(raw.name), family, members: names(raw.member) };
 }
 
 function names(table: unknown): string[] {

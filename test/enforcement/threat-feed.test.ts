@@ -41,7 +41,7 @@ describe('outage and reconciliation (dev server)', () => {
   });
 
   test('a trickle goes out tick by tick; a flood waits for big ticks: a handful of firewall calls for 600 IPs', async () => {
-    const calls = () => [...Object.values(stack.emulator.state.counters.reads), ...Object.values(stack.emulator.state.counters.writes)].reduce((a, b) => a + b, 0);
+    const calls = () => stack.emulator.state.requests();
     const enforcer = () => stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, FEED)).query(enforcerStatusQuery);
     // A trickle (3/s) never makes a tick wait: each block goes out as soon as it asks.
     const trickle = Array.from({ length: 6 }, (_, i) => `64.1.1.${i + 1}`);

@@ -340,6 +340,12 @@ export class EmulatorState {
     return old;
   }
 
+  /** Authorised requests counted so far: reads (GET), writes, or both. */
+  requests(kind?: 'reads' | 'writes'): number {
+    const sum = (bucket: Record<string, number>) => Object.values(bucket).reduce((a, b) => a + b, 0);
+    return kind ? sum(this.counters[kind]) : sum(this.counters.reads) + sum(this.counters.writes);
+  }
+
   count(kind: keyof Counters, what: string): void {
     const bucket = this.counters[kind];
     bucket[what] = (bucket[what] ?? 0) + 1;
