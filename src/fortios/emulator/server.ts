@@ -100,6 +100,8 @@ export interface RunningEmulator {
   blocked(ip: string, policy?: { table: PolicyTable; policyid: number }): BlockedAnswer | undefined;
   /** Like POST /__emulator/external-resource/refresh: downloads the pull feeds (or one) now. */
   refreshFeeds(name?: string): Promise<RefreshOutcome[]>;
+  /** Requests held back by injected latency, not applied yet (a test waits for a late request to land). */
+  delayed(): number;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ class Emulator {
   private readonly puller: FeedPuller;
   private readonly server: http.Server;
   private faults: FaultSettings;
+  private delayedRequests = 0;
 
   constructor(
     private readonly config: EmulatorConfig,
@@ -153,6 +156,7 @@ class Emulator {
       reset: () => this.reset(),
       blocked: (ip, policy) => whoBlocks(this.state, ip, policy),
       refreshFeeds: (name) => this.refreshFeeds(name),
+      delayed: () => this.delayedRequests,
       close: () => this.close(),
     };
   }
@@ -183,15 +187,21 @@ class Emulator {
     r: { segments: string[]; query: URLSearchParams; bodyText: string },
   ): Promise<void> {
     const method = req.method ?? 'GET';
+    // Taken now: once a client gives up, its socket forgets the peer, and a late request must still land as
+    // it would on a real box (a stale write), not be refused as coming from nowhere.
+    const source = req.socket.remoteAddress ?? '';
     const delay = delayFor(this.faults, method, this.config.random);
-    if (delay > 0) await sleep(delay);
+    if (delay > 0) {
+      this.delayedRequests++;
+      await sleep(delay).finally(() => this.delayedRequests--);
+    }
     const fault = drawFault(this.faults, this.config.now(), this.config.random);
     const faultAfter = fault !== undefined && this.faults.failAfterCommit && losesReply(fault);
     if (fault && !faultAfter) return this.inject(fault, req, res);
     const reply = this.api.handle({
       method,
       ...r,
-      source: req.socket.remoteAddress ?? '',
+      source,
       authorization: req.headers.authorization,
     });
     if (fault) return this.inject(fault, req, res);
