@@ -65,15 +65,22 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // the stale request may undo changes committed before it or after it.
   // The re-commit happens between ticks (never while a commit is in flight, whose outcome `recent` does not
   // hold yet): the timer only marks it due.
+  // Every uncertain write moves the re-check to 15 s after it: a re-check already pending would otherwise run
+  // before this write's stale request lands, and nothing would look again (one timer at a time; it sleeps on).
   let recheckPending = false;
   let recheckDue = false;
+  let recheckAtMs = 0;
   const recheckLater = () => {
+    recheckAtMs = Date.now() + STALE_WRITE_RECHECK_MS;
     if (recheckPending) return;
     recheckPending = true;
-    void wf.sleep(STALE_WRITE_RECHECK_MS).then(() => {
+    void (async () => {
+      await wf.sleep(STALE_WRITE_RECHECK_MS);
+      // Histories of before re-checked once, at the first write's 15 s.
+      while (Date.now() < recheckAtMs && wf.patched('recheck-after-last-uncertain')) await wf.sleep(recheckAtMs - Date.now());
       recheckPending = false;
       recheckDue = true;
-    });
+    })();
   };
 
   wf.setHandler(changesSignal, (changes) => {

@@ -258,10 +258,41 @@ test('a stale group PUT landing after a newer one does not leave a block unenfor
   await expectEnded(ctx, [Y], 'cancelled', 20_000);
   await begin([Z], G); // tick: PUT [X, Z], answered at once; then the stale PUT [X] lands
   await expectActive(ctx, [X, Z]);
-  await sleep(4000);
+  await eventually(async () => stack.emulator.delayed() === 0, 20_000, 'the stale PUT to land');
   // The enforcer re-commits what it changed lately 15 s after the uncertain write (STALE_WRITE_RECHECK_MS);
   // on a loaded box the retry that ends the uncertainty, and so the re-check, can come seconds later.
   await expectFirewallConverges(stack.firewall, G, [X, Z], 45_000);
   await cancelBlocks(ctx, [X, Z]);
   await expectEnded(ctx, [X, Z], 'cancelled', 30_000);
+}, 150_000);
+
+test('an uncertain write while a re-check is pending moves the re-check past its own stale request', async () => {
+  // Found by CI: the stale-PUT scenario failed when the slow-firewall scenario had left a re-check pending on
+  // the same enforcer. That re-check ran before the new stale PUT landed, and nothing looked again.
+  const [A, B, C, D] = ['79.0.0.1', '79.0.0.2', '79.0.0.3', '79.0.0.4'];
+  const G = G_SLOW;
+  const ctx = on(G);
+  await begin([A, B], G);
+  await expectFirewallConverges(stack.firewall, G, [A, B], 20_000);
+  // Uncertain write 1 (its stale PUT [A, B, C] is harmless): a re-check is now due ~15 s after its retry.
+  stack.emulator.setFaults({ latencyMs: { PUT: 5000 } });
+  await begin([C], G);
+  await sleep(2300);
+  stack.emulator.setFaults({ latencyMs: { PUT: 0 } });
+  await expectActive(ctx, [C]);
+  const firstSettled = Date.now();
+  await sleep(10_000); // re-check 1 comes in ~5 s
+  // Uncertain write 2: PUT [A, C] lands 11 s late — after re-check 1, before 15 s have passed since its retry.
+  stack.emulator.setFaults({ latencyMs: { PUT: 11_000 } });
+  await cancelBlocks(ctx, [B]);
+  await sleep(2300);
+  stack.emulator.setFaults({ latencyMs: { PUT: 0 } });
+  await expectEnded(ctx, [B], 'cancelled', 20_000);
+  await begin([D], G); // PUT [A, C, D] now; the stale [A, C] lands after re-check 1
+  await expectActive(ctx, [D]);
+  await eventually(async () => stack.emulator.delayed() === 0, 30_000, 'the stale PUT to land');
+  console.log(`second uncertain write's stale PUT landed ${since(firstSettled)} after the first settled`);
+  await expectFirewallConverges(stack.firewall, G, [A, C, D], 45_000);
+  await cancelBlocks(ctx, [A, C, D]);
+  await expectEnded(ctx, [A, C, D], 'cancelled', 30_000);
 }, 150_000);

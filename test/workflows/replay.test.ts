@@ -77,9 +77,43 @@ async function recordFlood(): Promise<void> {
   }
 }
 
+/**
+ * An enforcer with a second uncertain write while a re-check was pending (the `recheck-after-last-uncertain`
+ * patch): `RECORD_HISTORIES=recheck`, run on the code of before the patch, records how such a run went then.
+ */
+async function recordRecheck(): Promise<void> {
+  const stack = await startStack({ server: 'dev', firewallTimeoutMs: 1000 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const uncertainWrite = async (latencyMs: number, change: () => Promise<unknown>) => {
+    stack.emulator.setFaults({ latencyMs: { PUT: latencyMs } });
+    await change();
+    await sleep(2300);
+    stack.emulator.setFaults({ latencyMs: { PUT: 0 } });
+  };
+  try {
+    const [a, b, c] = ['64.4.0.1', '64.4.0.2', '64.4.0.3'];
+    const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+    const held = (ip: string) => async () => !!(await stack.firewall.getGroup('ipv4', GROUP4))?.members.includes(addressObjectName(ip));
+    await startBlock(stack, blockInput(a, { ttlMs: 3_600_000 }));
+    await eventually(held(a));
+    await uncertainWrite(5000, () => startBlock(stack, blockInput(b, { ttlMs: 3_600_000 })));
+    await eventually(held(b));
+    await sleep(8000);
+    await uncertainWrite(5000, () => startBlock(stack, blockInput(c, { ttlMs: 3_600_000 })));
+    await eventually(held(c));
+    // Both re-checks (or the one moved past the second write) have run.
+    await eventually(async () => stack.emulator.delayed() === 0, 30_000);
+    await sleep(16_000);
+    writeFileSync(path.join(DIR, `enforcer_recheck_${GROUP4}.pb`), History.encode(await enforcer.fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
+  if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(12);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
