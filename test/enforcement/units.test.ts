@@ -200,6 +200,17 @@ describe('block rules', () => {
     expect(accepts(s, { op: 'evict', ip: '192.0.2.1', ok: true, lineage: 'L' }, 'L')).toBe(true);
   });
 
+  test('answers of overlapping ticks may arrive in either order: a late one for an earlier request changes nothing', () => {
+    // Cancelled while its add was in flight: the add's answer, arriving after the remove was asked, is ignored.
+    const releasing = { ...freshCarry(input(), 0), state: 'releasing' as const, asked: { op: 'remove' as const, atMs: 0, sends: 1 } };
+    expect(accepts(releasing, { op: 'add', ip: '192.0.2.1', ok: true, lineage: 'L' }, 'L')).toBe(false);
+    expect(accepts(releasing, { op: 'evict', ip: '192.0.2.1', ok: true, lineage: 'L' }, 'L')).toBe(false);
+    expect(accepts(releasing, { op: 'remove', ip: '192.0.2.1', ok: true, lineage: 'L' }, 'L')).toBe(true);
+    // Rotated out by a later tick before the add's answer came: evicted, and the add's answer no longer counts.
+    const evicted = { ...freshCarry(input(), 0), state: 'evicted' as const, asked: undefined };
+    expect(accepts(evicted, { op: 'add', ip: '192.0.2.1', ok: true, lineage: 'L' }, 'L')).toBe(false);
+  });
+
   test('re-sends back off from 2 min, doubling to 30 min', () => {
     expect([1, 2, 3, 4, 5, 10].map((sends) => resendDelayMs({ op: 'add', atMs: 0, sends }))).toEqual([RESEND_FIRST_MS, 2 * RESEND_FIRST_MS, 4 * RESEND_FIRST_MS, 8 * RESEND_FIRST_MS, RESEND_MAX_MS, RESEND_MAX_MS]);
   });
