@@ -34,10 +34,15 @@ export class AllowlistCache {
     return coveringEntry(ip, await this.entries());
   }
 
-  /** The entries in force now (expired ones filtered out here too, in case the list is a moment old). */
+  /**
+   * The entries in force now (expired ones filtered out here too, in case the list is a moment old). A list
+   * past half its age is refreshed in the background while it still answers: under steady traffic no check
+   * waits for the query (at 20 blocks/s, one in twenty did — a tail of the event→enforced latency).
+   */
   async entries(): Promise<AllowEntry[]> {
-    const fresh = this.list && Date.now() - this.list.readAtMs < this.maxAgeMs;
-    const entries = fresh ? this.list!.entries : await this.refresh();
+    const age = this.list ? Date.now() - this.list.readAtMs : Infinity;
+    if (age >= this.maxAgeMs / 2 && age < this.maxAgeMs) void this.refresh();
+    const entries = age < this.maxAgeMs ? this.list!.entries : await this.refresh();
     const now = Date.now();
     return entries.filter((e) => !e.expiresAt || Date.parse(e.expiresAt) > now);
   }
