@@ -25,6 +25,13 @@ export const ADDRESS_NAME_PREFIX = 'ads-';
 export const addressObjectName = (ip: string): string => `${ADDRESS_NAME_PREFIX}${ip}`;
 /** Concurrent object creations/deletions towards one firewall. */
 const OBJECT_CALLS_IN_FLIGHT = 8;
+/**
+ * From this many adds a tick first reads the shards: the adds they already hold cost no object call. Such a
+ * tick is a flood's, and when it runs again (a local activity retried or re-executed after a lost workflow
+ * task) every add is held already: one read instead of a POST and a GET per IP. Small ticks skip the read
+ * (it would sit on the critical path of a trickle).
+ */
+const PRE_READ_MIN_ADDS = 50;
 
 export interface AddressGroupOptions {
   groups: { ipv4: string[]; ipv6: string[] };
@@ -79,14 +86,20 @@ export class AddressGroupBackend implements EnforcementBackend {
     const out = (ip: string, o: Outcome) => void (result.outcomes[ip] = o);
 
     // 0. Re-checks of entries a shard already holds cost nothing more (a member's object exists: FortiOS
-    //    refuses to delete an object in use). One read, only in a tick that carries re-checks.
+    //    refuses to delete an object in use); in a big tick, neither do the adds held. One read, only in a
+    //    tick that carries re-checks or is big.
     const ready: Entry[] = [];
     let adds = batch.adds;
-    if (adds.some((e) => e.recheck)) {
+    const big = adds.length >= PRE_READ_MIN_ADDS;
+    if (big || adds.some((e) => e.recheck)) {
       const held = new Set((await this.readShards(family)).flatMap((s) => s.members));
-      const isHeld = (e: Entry) => !!e.recheck && held.has(addressObjectName(e.ip));
-      ready.push(...adds.filter(isHeld));
-      adds = adds.filter((e) => !isHeld(e));
+      const isHeld = (e: Entry) => (big || !!e.recheck) && held.has(addressObjectName(e.ip));
+      const [skip, rest] = [adds.filter(isHeld), adds.filter((e) => !isHeld(e))];
+      // A held entry's object carries its expiry in its comment (the rotation order): bring ours up to date.
+      const owned = skip.filter((e) => !e.recheck);
+      if (owned.length) await this.refreshComments(family, owned, result);
+      ready.push(...skip);
+      adds = rest;
     }
 
     // 1. The objects of the new entries (in parallel; each one's failure is its own).
@@ -154,6 +167,23 @@ export class AddressGroupBackend implements EnforcementBackend {
     for (const e of batch.removes) out(e.ip, stillIn.has(addressObjectName(e.ip)) ? { status: 'retry', reason: 'group write kept failing' } : { status: 'ok' });
     if (drop.length) await this.deleteOurObjects(family, drop, await readComments(), result);
     return result;
+  }
+
+  /** Our objects' comments (their block's expiry) for these entries, rewritten where they differ; one list read. */
+  private async refreshComments(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<void> {
+    const comments = await this.addressComments(family);
+    const stale = entries.filter((e) => {
+      const c = comments.get(addressObjectName(e.ip));
+      return isOurs(c) && c !== ownerComment(e);
+    });
+    await inPool(stale, OBJECT_CALLS_IN_FLIGHT, async (e) => {
+      try {
+        await this.observe('setAddressComment', () => this.fw.setAddressComment(family, addressObjectName(e.ip), ownerComment(e)));
+      } catch (err) {
+        // Still enforced (the member is there); only its place in the rotation order is out of date.
+        result.problems.push(`comment of ${addressObjectName(e.ip)} not updated: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
   }
 
   /**

@@ -5,6 +5,7 @@
  * platform limit below the configured capacity is learned without rotating anyone out while there is room.
  */
 import { AddressGroupBackend, addressObjectName } from '../../src/enforcement/address-group';
+import { ownerComment } from '../../src/enforcement/port';
 import { FortiOSClient } from '../../src/fortios/client';
 import { startEmulator } from '../../src/fortios/emulator/server';
 import { BlockStatus } from '../../workflows/messages';
@@ -131,6 +132,38 @@ test('a re-check of entries the shards hold costs two group reads and no object 
     expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(2);
     expect(calls() - before.all).toBe(2 + 2 + 1);
     for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+});
+
+test('a big tick that runs again (a re-executed local activity) costs three reads and no object call; a new expiry still reaches the comments', async () => {
+  const [G, G6] = ['big-1', 'big6-1'];
+  const emulator = await startEmulator({ port: 0, groups: { ipv4: [G], ipv6: [G6] } });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  const objectWrites = () => emulator.state.counters.writes.address ?? 0;
+  try {
+    const backend = new AddressGroupBackend(fw, { groups: { ipv4: [G], ipv6: [G6] }, capacity: 600 });
+    const ips = Array.from({ length: 60 }, (_, i) => `198.51.100.${i + 1}`);
+    const until = Date.now() + DAY;
+    const tick = (expiry: (i: number) => number) => ({ adds: ips.map((ip, i) => ({ ip, family: 'ipv4' as const, expiresAtMs: expiry(i) })), removes: [], resync: false });
+    await backend.commit(G, tick(() => until));
+    expect(objectWrites()).toBe(60);
+
+    const before = { all: emulator.state.requests(), objects: objectWrites() };
+    const again = await backend.commit(G, tick(() => until));
+    expect(ips.every((ip) => again.outcomes[ip]?.status === 'ok')).toBe(true);
+    // The shards (pre-read), our objects' comments (all current), the shards again before the write; no write.
+    expect(objectWrites() - before.objects).toBe(0);
+    expect(emulator.state.requests() - before.all).toBe(3);
+
+    // Five of them extended: their comments carry the new expiry (the rotation order), nothing else is written.
+    const later = until + HOUR;
+    await backend.commit(G, tick((i) => (i < 5 ? later : until)));
+    expect(objectWrites() - before.objects).toBe(5);
+    expect((await fw.getAddress('ipv4', addressObjectName(ips[0])))?.comment).toBe(ownerComment({ ip: ips[0], family: 'ipv4', expiresAtMs: later }));
+    expect((await fw.getGroup('ipv4', G))?.members).toHaveLength(60);
   } finally {
     await fw.close();
     await emulator.close();
