@@ -39,11 +39,6 @@ const BACKOFF_MAX_MS = 60_000;
  */
 const STALE_WRITE_RECHECK_MS = 15_000;
 const RECENT_MAX = 5000;
-/**
- * Ticks of answers in flight at once. A block accepts an answer only for what it asks now (lineage, op), so
- * answers of two ticks may arrive in either order; the next commit no longer waits for the previous answers.
- */
-const ANSWERS_IN_FLIGHT = 4;
 
 export async function enforcer(input: EnforcerInput): Promise<void> {
   const { target, set } = input;
@@ -99,21 +94,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   });
   wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs }));
 
-  // Answers travel while the next commits are in flight. `replying` is the latest tick's (histories of before
-  // waited for it before the next tick's answers); `answersInFlight` counts all, `allReplied` awaits all.
-  let answersInFlight = 0;
-  const inFlight = new Set<Promise<unknown>>();
-  const reply = (p: Promise<unknown>): Promise<unknown> => {
-    answersInFlight++;
-    const tracked: Promise<unknown> = p.finally(() => {
-      answersInFlight--;
-      inFlight.delete(tracked);
-    });
-    inFlight.add(tracked);
-    return tracked;
-  };
-  const allReplied = () => Promise.all([...inFlight]);
-  let replying: Promise<unknown> = recover ? reply(repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined)) : Promise.resolve();
+  // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
+  let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined) : Promise.resolve();
   for (;;) {
     await wf.condition(() => queue.size > 0 || resync || recheckDue);
     if (recheckDue) {
@@ -148,7 +130,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, allReplied, batching);
+      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
       continue;
     }
     backoffMs = 0;
@@ -185,12 +167,11 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       answers.push({ workflowId: blockWorkflowId(target, e.ip), op: 'evict', ip: e.ip, ok: true, reason: e.reason });
     }
     if (retry.length) queue.putBack(retry);
-    if (wf.patched('answers-overlap')) await wf.condition(() => answersInFlight < ANSWERS_IN_FLIGHT);
-    else await replying; // histories of before: one tick of answers at a time
-    if (answers.length) replying = reply(answering.answerSetChanges({ answers }));
+    await replying; // one tick of answers at a time, in tick order
+    replying = answers.length ? answering.answerSetChanges({ answers }) : Promise.resolve();
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, allReplied, batching);
+    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
   }
 }
 
@@ -198,8 +179,8 @@ function shouldContinueAsNew(signals: number): boolean {
   return signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested;
 }
 
-async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, allReplied: () => Promise<unknown>, batching: Batching): Promise<never> {
-  await allReplied();
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching): Promise<never> {
+  await replying;
   await wf.condition(wf.allHandlersFinished);
   const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
   return wf.continueAsNew<typeof enforcer>({ target: input.target, set: input.set, carried: { queue: carriedQueue, stats, truncated, batching } });
