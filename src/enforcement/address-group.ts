@@ -11,7 +11,7 @@
  * only when their comment carries OWNER_MARKER: nothing else is ever deleted.
  */
 import { FortiAddress, FortiOSClient, FortiOSError } from '../fortios/client';
-import type { AddressFamily } from '../fortios/subnet';
+import { type AddressFamily, parsePrefix, sameNetwork } from '../fortios/subnet';
 import { canonicalIp } from '../policy/ip-policy';
 import { inPool } from '../pool';
 import { CommitResult, EnforcementBackend, Entry, Finding, floodBatching, commentExpiry, isOurs, OwnedEntry, Outcome, OWNER_MARKER, ownerComment, SetInfo } from './port';
@@ -93,13 +93,10 @@ export class AddressGroupBackend implements EnforcementBackend {
     const big = adds.length >= PRE_READ_MIN_ADDS;
     if (big || adds.some((e) => e.recheck)) {
       const held = new Set((await this.readShards(family)).flatMap((s) => s.members));
-      const isHeld = (e: Entry) => (big || !!e.recheck) && held.has(addressObjectName(e.ip));
-      const [skip, rest] = [adds.filter(isHeld), adds.filter((e) => !isHeld(e))];
-      // A held entry's object carries its expiry in its comment (the rotation order): bring ours up to date.
-      const owned = skip.filter((e) => !e.recheck);
-      if (owned.length) await this.refreshComments(family, owned, result);
-      ready.push(...skip);
-      adds = rest;
+      const candidates = adds.filter((e) => (big || !!e.recheck) && held.has(addressObjectName(e.ip)));
+      const verified = candidates.length ? await this.heldObjects(family, candidates, result) : new Set<string>();
+      ready.push(...candidates.filter((e) => verified.has(e.ip)));
+      adds = adds.filter((e) => !verified.has(e.ip));
     }
 
     // 1. The objects of the new entries (in parallel; each one's failure is its own).
@@ -169,12 +166,24 @@ export class AddressGroupBackend implements EnforcementBackend {
     return result;
   }
 
-  /** Our objects' comments (their block's expiry) for these entries, rewritten where they differ; one list read. */
-  private async refreshComments(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<void> {
-    const comments = await this.addressComments(family);
-    const stale = entries.filter((e) => {
-      const c = comments.get(addressObjectName(e.ip));
-      return isOurs(c) && c !== ownerComment(e);
+  /**
+   * Of entries whose member a shard holds, those whose object is this IP's network (one list read): they need
+   * no object call. The others (an object of that name for another network) go through ensureAddress, which
+   * reports the conflict. Our objects' comments carry the block's expiry (the rotation order): a block's own
+   * add brings its comment up to date.
+   */
+  private async heldObjects(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<Set<string>> {
+    const list = await this.observe('listAddresses', () => this.fw.listAddresses(family, { namePrefix: ADDRESS_NAME_PREFIX }));
+    const objects = new Map(list.map((a) => [a.name, a]));
+    const verified = entries.filter((e) => {
+      const a = objects.get(addressObjectName(e.ip));
+      const have = a && parsePrefix(family, a.subnet);
+      const want = parsePrefix(family, cidrOf(e.ip));
+      return !!have && have.ok && want.ok && sameNetwork(have.prefix, want.prefix);
+    });
+    const stale = verified.filter((e) => {
+      const c = objects.get(addressObjectName(e.ip))?.comment;
+      return !e.recheck && isOurs(c) && c !== ownerComment(e);
     });
     await inPool(stale, OBJECT_CALLS_IN_FLIGHT, async (e) => {
       try {
@@ -184,6 +193,7 @@ export class AddressGroupBackend implements EnforcementBackend {
         result.problems.push(`comment of ${addressObjectName(e.ip)} not updated: ${err instanceof Error ? err.message : String(err)}`);
       }
     });
+    return new Set(verified.map((e) => e.ip));
   }
 
   /**

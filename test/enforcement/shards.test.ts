@@ -111,7 +111,7 @@ test('IPv6 shards: a platform limit below the configured capacity is learned, wi
   }
 });
 
-test('a re-check of entries the shards hold costs two group reads and no object call; a missing one is re-added', async () => {
+test('a re-check of entries the shards hold costs two group reads, one object list and no object call; a missing one is re-added', async () => {
   const emulator = await startEmulator({ port: 0, groups: { ipv4: SHARDS, ipv6: SHARDS6 } });
   const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
   const calls = () => emulator.state.requests();
@@ -128,9 +128,10 @@ test('a re-check of entries the shards hold costs two group reads and no object 
     const before = { all: calls(), objects: (emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) };
     const r = await backend.commit(SHARDS[0], { adds: ips.map((ip) => entry(ip, true)), removes: [], resync: false });
     expect(ips.map((ip) => r.outcomes[ip]?.status)).toEqual(ips.map(() => 'ok'));
-    // The held four: nothing. The missing one: its object (a POST answered "exists", then one GET), one group write.
-    expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(2);
-    expect(calls() - before.all).toBe(2 + 2 + 1);
+    // The held four: their objects checked in one list. The missing one: its object (a POST answered "exists",
+    // then one GET), one group write.
+    expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(1 + 2);
+    expect(calls() - before.all).toBe(2 + 1 + 2 + 1);
     for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
   } finally {
     await fw.close();
@@ -164,6 +165,28 @@ test('a big tick that runs again (a re-executed local activity) costs three read
     expect(objectWrites() - before.objects).toBe(5);
     expect((await fw.getAddress('ipv4', addressObjectName(ips[0])))?.comment).toBe(ownerComment({ ip: ips[0], family: 'ipv4', expiresAtMs: later }));
     expect((await fw.getGroup('ipv4', G))?.members).toHaveLength(60);
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+});
+
+test('a held member whose object is another network is not taken for enforced: the conflict is reported', async () => {
+  const [G, G6] = ['conflict-1', 'conflict6-1'];
+  const emulator = await startEmulator({ port: 0, groups: { ipv4: [G], ipv6: [G6] } });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  try {
+    const backend = new AddressGroupBackend(fw, { groups: { ipv4: [G], ipv6: [G6] }, capacity: 600 });
+    const ip = '198.51.100.200';
+    // Someone's object named like ours, for another network, already in the group.
+    await fw.createAddress('ipv4', { name: addressObjectName(ip), subnet: '198.51.100.0/24', comment: 'not a block' });
+    await fw.setGroupMembers('ipv4', G, [addressObjectName(ip)]);
+    const until = Date.now() + DAY;
+    for (const recheck of [true, false]) {
+      const adds = [ip, ...Array.from({ length: 59 }, (_, i) => `198.51.101.${i + 1}`)].map((a) => ({ ip: a, family: 'ipv4' as const, expiresAtMs: until, recheck }));
+      const r = await backend.commit(G, { adds, removes: [], resync: false });
+      expect(r.outcomes[ip]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/subnet 198\.51\.100\.0\/24/) });
+    }
   } finally {
     await fw.close();
     await emulator.close();

@@ -88,7 +88,9 @@ test('a 30 s firewall outage in the middle of a burst of 100 blocks and 50 unblo
   await cancelBlocks(ctx, cancelled); // unblocks during the outage: half of them for blocks never applied yet
   await sleep(outageEnds - Date.now());
   const injected = stack.emulator.state.counters.injected.unavailable ?? 0;
-  expect(injected).toBeGreaterThan(20); // the outage did bite: many calls were refused and retried
+  // The outage did bite: calls were refused and retried (a flood tick of 50+ adds now fails at its first read,
+  // so an outage costs a handful of refused calls per tick instead of one per address).
+  expect(injected).toBeGreaterThan(5);
 
   await expectFirewallConverges(stack.firewall, G_OUTAGE, live, 120_000);
   console.log(`outage: converged ${since(outageEnds)} after the outage ended (${injected} calls refused)`);
