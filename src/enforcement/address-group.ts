@@ -173,8 +173,7 @@ export class AddressGroupBackend implements EnforcementBackend {
    * add brings its comment up to date.
    */
   private async heldObjects(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<Set<string>> {
-    const list = await this.observe('listAddresses', () => this.fw.listAddresses(family, { namePrefix: ADDRESS_NAME_PREFIX }));
-    const objects = new Map(list.map((a) => [a.name, a]));
+    const objects = new Map((await this.ourNamedObjects(family)).map((a) => [a.name, a]));
     const verified = entries.filter((e) => {
       const a = objects.get(addressObjectName(e.ip));
       const have = a && parsePrefix(family, a.subnet);
@@ -396,8 +395,12 @@ export class AddressGroupBackend implements EnforcementBackend {
   }
 
   private async addressComments(family: AddressFamily): Promise<Map<string, string>> {
-    const list = await this.observe('listAddresses', () => this.fw.listAddresses(family, { namePrefix: ADDRESS_NAME_PREFIX }));
-    return new Map(list.map((a) => [a.name, a.comment]));
+    return new Map((await this.ourNamedObjects(family)).map((a) => [a.name, a.comment]));
+  }
+
+  /** Every address object named like ours (`ads-*`), in one list read. */
+  private ourNamedObjects(family: AddressFamily): Promise<FortiAddress[]> {
+    return this.observe('listAddresses', () => this.fw.listAddresses(family, { namePrefix: ADDRESS_NAME_PREFIX }));
   }
 
   /** Deletes the objects of these IPs when they carry our marker; one in use elsewhere (an operator's group) is kept. */

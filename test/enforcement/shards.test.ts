@@ -7,7 +7,7 @@
 import { AddressGroupBackend, addressObjectName } from '../../src/enforcement/address-group';
 import { ownerComment } from '../../src/enforcement/port';
 import { FortiOSClient } from '../../src/fortios/client';
-import { startEmulator } from '../../src/fortios/emulator/server';
+import { RunningEmulator, startEmulator } from '../../src/fortios/emulator/server';
 import { BlockStatus } from '../../workflows/messages';
 import { watchGroupSize } from '../reliability/convergence';
 import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET } from '../support/stack';
@@ -34,6 +34,22 @@ async function shards(): Promise<string[][]> {
 }
 const names = (ips: string[]) => ips.map(addressObjectName).sort();
 const handle = (ip: string) => stack.client.workflow.getHandle(`block:${TARGET}:${ip}`);
+
+/** A bare backend on its own emulator (no Temporal), to count what a commit costs. */
+async function withBackend(
+  groups: { ipv4: string[]; ipv6: string[] },
+  capacity: number,
+  fn: (backend: AddressGroupBackend, fw: FortiOSClient, emulator: RunningEmulator) => Promise<void>,
+): Promise<void> {
+  const emulator = await startEmulator({ port: 0, groups });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  try {
+    await fn(new AddressGroupBackend(fw, { groups, capacity }), fw, emulator);
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+}
 
 async function blockAll(ips: string[], ttl: (ip: string) => number = () => DAY): Promise<void> {
   await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: ttl(ip) }))));
@@ -112,11 +128,8 @@ test('IPv6 shards: a platform limit below the configured capacity is learned, wi
 });
 
 test('a re-check of entries the shards hold costs two group reads, one object list and no object call; a missing one is re-added', async () => {
-  const emulator = await startEmulator({ port: 0, groups: { ipv4: SHARDS, ipv6: SHARDS6 } });
-  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
-  const calls = () => emulator.state.requests();
-  try {
-    const backend = new AddressGroupBackend(fw, { groups: { ipv4: SHARDS, ipv6: SHARDS6 }, capacity: CAPACITY });
+  await withBackend({ ipv4: SHARDS, ipv6: SHARDS6 }, CAPACITY, async (backend, fw, emulator) => {
+    const calls = () => emulator.state.requests();
     const ips = Array.from({ length: 5 }, (_, i) => `198.51.100.${120 + i}`);
     const until = Date.now() + DAY;
     const entry = (ip: string, recheck: boolean) => ({ ip, family: 'ipv4' as const, expiresAtMs: until, recheck });
@@ -133,19 +146,13 @@ test('a re-check of entries the shards hold costs two group reads, one object li
     expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(1 + 2);
     expect(calls() - before.all).toBe(2 + 1 + 2 + 1);
     for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
-  } finally {
-    await fw.close();
-    await emulator.close();
-  }
+  });
 });
 
 test('a big tick that runs again (a re-executed local activity) costs three reads and no object call; a new expiry still reaches the comments', async () => {
   const [G, G6] = ['big-1', 'big6-1'];
-  const emulator = await startEmulator({ port: 0, groups: { ipv4: [G], ipv6: [G6] } });
-  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
-  const objectWrites = () => emulator.state.counters.writes.address ?? 0;
-  try {
-    const backend = new AddressGroupBackend(fw, { groups: { ipv4: [G], ipv6: [G6] }, capacity: 600 });
+  await withBackend({ ipv4: [G], ipv6: [G6] }, 600, async (backend, fw, emulator) => {
+    const objectWrites = () => emulator.state.counters.writes.address ?? 0;
     const ips = Array.from({ length: 60 }, (_, i) => `198.51.100.${i + 1}`);
     const until = Date.now() + DAY;
     const tick = (expiry: (i: number) => number) => ({ adds: ips.map((ip, i) => ({ ip, family: 'ipv4' as const, expiresAtMs: expiry(i) })), removes: [], resync: false });
@@ -165,18 +172,12 @@ test('a big tick that runs again (a re-executed local activity) costs three read
     expect(objectWrites() - before.objects).toBe(5);
     expect((await fw.getAddress('ipv4', addressObjectName(ips[0])))?.comment).toBe(ownerComment({ ip: ips[0], family: 'ipv4', expiresAtMs: later }));
     expect((await fw.getGroup('ipv4', G))?.members).toHaveLength(60);
-  } finally {
-    await fw.close();
-    await emulator.close();
-  }
+  });
 });
 
 test('a held member whose object is another network is not taken for enforced: the conflict is reported', async () => {
   const [G, G6] = ['conflict-1', 'conflict6-1'];
-  const emulator = await startEmulator({ port: 0, groups: { ipv4: [G], ipv6: [G6] } });
-  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
-  try {
-    const backend = new AddressGroupBackend(fw, { groups: { ipv4: [G], ipv6: [G6] }, capacity: 600 });
+  await withBackend({ ipv4: [G], ipv6: [G6] }, 600, async (backend, fw) => {
     const ip = '198.51.100.200';
     // Someone's object named like ours, for another network, already in the group.
     await fw.createAddress('ipv4', { name: addressObjectName(ip), subnet: '198.51.100.0/24', comment: 'not a block' });
@@ -187,8 +188,5 @@ test('a held member whose object is another network is not taken for enforced: t
       const r = await backend.commit(G, { adds, removes: [], resync: false });
       expect(r.outcomes[ip]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/subnet 198\.51\.100\.0\/24/) });
     }
-  } finally {
-    await fw.close();
-    await emulator.close();
-  }
+  });
 });
