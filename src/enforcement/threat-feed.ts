@@ -18,9 +18,11 @@ import { canonicalIp } from '../policy/ip-policy';
 import { feedFindings } from './firewall-checks';
 
 /**
- * From this many changes in one commit (a repair, a burst), one snapshot of what the feed must hold replaces
- * the add/remove commands: the device rebuilds the list once. It must stay at or below the enforcer's tick
- * size (1,000 changes, workflows/enforcer.ts), or no commit ever reaches it.
+ * From this many changes in one commit — and only when they rewrite at least half of what the feed holds
+ * (a repair of a wiped or junk-filled feed) — one snapshot of what the feed must hold replaces the add/remove
+ * commands. A snapshot reads the whole feed and sends it back, so at 100,000 entries a repair of ticks of
+ * 1,000 through snapshots would move the whole feed a hundred times (quadratic); add/remove commands move only
+ * the tick. It must stay at or below the enforcer's tick size (1,000 changes), or no commit ever reaches it.
  */
 export const SNAPSHOT_FROM = 500;
 
@@ -74,8 +76,9 @@ export class ThreatFeedBackend implements EnforcementBackend {
       for (const e of adds.slice(Math.max(0, room))) result.outcomes[e.ip] = { status: 'failed', reason: `threat feed "${this.o.feed}" is full (${this.o.maxEntries} entries, FORTIGATE_FEED_CAPACITY)` };
       adds = adds.slice(0, Math.max(0, room));
     }
-    if (adds.length + removes.length > 0) {
-      if (adds.length + removes.length >= SNAPSHOT_FROM) await this.snapshot(adds, removes, result);
+    const changes = adds.length + removes.length;
+    if (changes > 0) {
+      if (changes >= SNAPSHOT_FROM && changes * 2 >= known) await this.snapshot(adds, removes, result);
       else await this.push(adds, removes, result);
     }
     for (const e of [...adds, ...removes]) result.outcomes[e.ip] ??= { status: 'ok' };

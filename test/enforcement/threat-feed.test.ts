@@ -142,6 +142,22 @@ describe('capacity (FORTIGATE_FEED_CAPACITY)', () => {
   });
 });
 
+describe('commits on a large feed', () => {
+  test('a tick of 600 adds to a feed of 6,000 is one add command: the feed is not read and sent back (a snapshot would be)', async () => {
+    await withFirewall(feed.emulator, async (fw) => {
+      const held = Array.from({ length: 6000 }, (_, i) => `100.${64 + Math.floor(i / 250)}.${(i % 250) + 1}.7`);
+      await fw.pushFeed(FEED, 'add', held);
+      const ops: string[] = [];
+      const b = new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 300_000 }, (op, fn) => (ops.push(op), fn()));
+      const adds = Array.from({ length: 600 }, (_, i) => ({ ip: `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}`, family: 'ipv4' as const }));
+      const r = await b.commit(FEED, { adds, removes: [], resync: false });
+      expect(Object.values(r.outcomes).every((o) => o.status === 'ok')).toBe(true);
+      expect(ops.filter((op) => op !== 'externalResource' && op !== 'feedCounts')).toEqual(['pushFeed']);
+      expect((await fw.feedEntries(FEED)).entries.length).toBe(6600);
+    });
+  });
+});
+
 describe('start-up check()', () => {
   test('a push feed referenced by a deny local-in policy (7.4.5): all findings ok', async () => {
     const findings = await withFirewall(feed.emulator, (fw) => new ThreatFeedBackend(fw, { feed: FEED, maxEntries: 1000 }).check());
