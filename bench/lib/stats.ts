@@ -3,7 +3,7 @@ import { execSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 /** Epoch milliseconds with sub-millisecond resolution (the emulator hook and the load share one clock). */
 export const now = (): number => performance.timeOrigin + performance.now();
@@ -123,6 +123,21 @@ export function threadCpu(): Record<string, number> {
     // not Linux
   }
   return out;
+}
+
+/**
+ * The event loop's delay while `fn` runs (worker, API and emulator share one loop in the bench): p50/p99/max
+ * in ms. A hop that grows while this stays small is waiting on the server, not on our process.
+ */
+export async function loopDelay<T>(fn: () => Promise<T>): Promise<{ value: T; delayMs: { p50: number; p99: number; max: number } }> {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  try {
+    const value = await fn();
+    return { value, delayMs: { p50: r1(h.percentile(50) / 1e6), p99: r1(h.percentile(99) / 1e6), max: r1(h.max / 1e6) } };
+  } finally {
+    h.disable();
+  }
 }
 
 export function mib(bytes: number): number {

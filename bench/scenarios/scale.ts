@@ -17,7 +17,7 @@ import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib
 import { emulatorCalls } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
-import { dist, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
+import { dist, loopDelay, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
 
 const CHECKPOINTS = [10_000, 50_000, 100_000];
 const PROBE = 100;
@@ -101,11 +101,13 @@ export const scaleScenario: Scenario = {
         next += probe.length;
         const sent: number[] = [];
         const p0 = now();
-        await openLoop(probe.length, 20, (i) => {
-          sent[i] = now();
-          return hook.post([adsLine(eventId(), probe[i]!)]);
+        const { delayMs: probeLoopDelayMs } = await loopDelay(async () => {
+          await openLoop(probe.length, 20, (i) => {
+            sent[i] = now();
+            return hook.post([adsLine(eventId(), probe[i]!)]);
+          });
+          await stack.enforced.untilAllEnforced(probe, 60_000);
         });
-        await stack.enforced.untilAllEnforced(probe, 60_000);
         const p1 = now();
         active.push(...probe);
         const probeMs = dist(probe.map((ip, i) => (stack.enforced.ips.get(ip)?.firstIn ?? NaN) - sent[i]!).filter(Number.isFinite));
@@ -119,7 +121,7 @@ export const scaleScenario: Scenario = {
         const dbMiB = dirMiB(stack.dataDir);
 
         // Logged before the repair too: a run cut short keeps what it measured.
-        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
+        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, probeLoopDelayMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
         // ---- full repair: wipe the feed, reconcile, until every active block is back
         ctx.log(`scale: repair of ${active.length} entries (feed wiped, reconcileTarget)`);
         stack.emulator.state.feeds.replace(BENCH_FEED, []);
@@ -167,6 +169,8 @@ export const scaleScenario: Scenario = {
           fill: { ips: fill.length, seconds: r1(fillS), perS: r1(fill.length / fillS), allEnforced: filled.all, webhookErrors: errors },
           newBlocksEnforcedMs: probeMs,
           newBlocksHops: hops,
+          /** Our process's event-loop delay during the probe (worker, API, emulator and load share it). */
+          probeLoopDelayMs,
           memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, devServerRssMiB: devRssMiB, databaseMiB: dbMiB, idle },
           repair: { entries: active.length, allBackS: repaired && !stalled ? repairS : undefined, stalled, workerPollers: pollers, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
         };
