@@ -26,9 +26,9 @@ export const addressObjectName = (ip: string): string => `${ADDRESS_NAME_PREFIX}
 /** Concurrent object creations/deletions towards one firewall. */
 const OBJECT_CALLS_IN_FLIGHT = 8;
 /**
- * From this many adds a tick first reads the shards: the adds they already hold cost no object call. Such a
- * tick is a flood's, and when it runs again (a local activity retried or re-executed after a lost workflow
- * task) every add is held already: one read instead of a POST and a GET per IP. Small ticks skip the read
+ * From this many adds a tick first lists our objects: the adds whose object exists cost no object call. Such
+ * a tick is a flood's, and when it runs again (a local activity retried or re-executed after a lost workflow
+ * task) every object exists already: one read instead of a POST and a GET per IP. Small ticks skip the read
  * (it would sit on the critical path of a trickle).
  */
 const PRE_READ_MIN_ADDS = 50;
@@ -85,16 +85,14 @@ export class AddressGroupBackend implements EnforcementBackend {
     const result: CommitResult = { outcomes: {}, evicted: [], writes: 0, problems: [] };
     const out = (ip: string, o: Outcome) => void (result.outcomes[ip] = o);
 
-    // 0. Re-checks of entries a shard already holds cost nothing more (a member's object exists: FortiOS
-    //    refuses to delete an object in use); in a big tick, neither do the adds held. One read, only in a
-    //    tick that carries re-checks or is big.
+    // 0. Re-checks, and every add of a big tick, whose object exists already for that IP's network cost no
+    //    object call: one list read, only in a tick that carries re-checks or is big.
     const ready: Entry[] = [];
     let adds = batch.adds;
     const big = adds.length >= PRE_READ_MIN_ADDS;
-    if (big || adds.some((e) => e.recheck)) {
-      const held = new Set((await this.readShards(family)).flatMap((s) => s.members));
-      const candidates = adds.filter((e) => (big || !!e.recheck) && held.has(addressObjectName(e.ip)));
-      const verified = candidates.length ? await this.heldObjects(family, candidates, result) : new Set<string>();
+    const candidates = adds.filter((e) => big || !!e.recheck);
+    if (candidates.length) {
+      const verified = await this.existingObjects(family, candidates, result);
       ready.push(...candidates.filter((e) => verified.has(e.ip)));
       adds = adds.filter((e) => !verified.has(e.ip));
     }
@@ -167,12 +165,13 @@ export class AddressGroupBackend implements EnforcementBackend {
   }
 
   /**
-   * Of entries whose member a shard holds, those whose object is this IP's network (one list read): they need
-   * no object call. The others (an object of that name for another network) go through ensureAddress, which
-   * reports the conflict. Our objects' comments carry the block's expiry (the rotation order): a block's own
-   * add brings its comment up to date.
+   * Of these entries, those whose object exists and is this IP's network (one list read): they need no object
+   * call — whether or not a shard holds them yet (a re-run tick whose first run created the objects, then lost
+   * its group write). The others — no object, or one of that name for another network — go through
+   * ensureAddress, which creates it or reports the conflict. Our objects' comments carry the block's expiry
+   * (the rotation order): a block's own add brings its comment up to date.
    */
-  private async heldObjects(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<Set<string>> {
+  private async existingObjects(family: AddressFamily, entries: Entry[], result: CommitResult): Promise<Set<string>> {
     const objects = new Map((await this.ourNamedObjects(family)).map((a) => [a.name, a]));
     const verified = entries.filter((e) => {
       const a = objects.get(addressObjectName(e.ip));

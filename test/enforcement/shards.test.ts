@@ -127,7 +127,7 @@ test('IPv6 shards: a platform limit below the configured capacity is learned, wi
   }
 });
 
-test('a re-check of entries the shards hold costs two group reads, one object list and no object call; a missing one is re-added', async () => {
+test('a re-check of entries whose objects exist costs one object list, one group read and no object call; a member missing is re-added', async () => {
   await withBackend({ ipv4: SHARDS, ipv6: SHARDS6 }, CAPACITY, async (backend, fw, emulator) => {
     const calls = () => emulator.state.requests();
     const ips = Array.from({ length: 5 }, (_, i) => `198.51.100.${120 + i}`);
@@ -141,15 +141,15 @@ test('a re-check of entries the shards hold costs two group reads, one object li
     const before = { all: calls(), objects: (emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) };
     const r = await backend.commit(SHARDS[0], { adds: ips.map((ip) => entry(ip, true)), removes: [], resync: false });
     expect(ips.map((ip) => r.outcomes[ip]?.status)).toEqual(ips.map(() => 'ok'));
-    // The held four: their objects checked in one list. The missing one: its object (a POST answered "exists",
-    // then one GET), one group write.
-    expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(1 + 2);
-    expect(calls() - before.all).toBe(2 + 1 + 2 + 1);
+    // All five objects checked in one list (the missing member's too: its object stayed); one group read and
+    // one group write put the missing member back.
+    expect((emulator.state.counters.writes.address ?? 0) + (emulator.state.counters.reads.address ?? 0) - before.objects).toBe(1);
+    expect(calls() - before.all).toBe(1 + 1 + 1);
     for (const ip of ips) expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
   });
 });
 
-test('a big tick that runs again (a re-executed local activity) costs three reads and no object call; a new expiry still reaches the comments', async () => {
+test('a big tick that runs again (a re-executed local activity) costs two reads and no object call; a new expiry still reaches the comments', async () => {
   const [G, G6] = ['big-1', 'big6-1'];
   await withBackend({ ipv4: [G], ipv6: [G6] }, 600, async (backend, fw, emulator) => {
     const objectWrites = () => emulator.state.counters.writes.address ?? 0;
@@ -162,15 +162,33 @@ test('a big tick that runs again (a re-executed local activity) costs three read
     const before = { all: emulator.state.requests(), objects: objectWrites() };
     const again = await backend.commit(G, tick(() => until));
     expect(ips.every((ip) => again.outcomes[ip]?.status === 'ok')).toBe(true);
-    // The shards (pre-read), our objects' comments (all current), the shards again before the write; no write.
+    // Our objects (all there, comments current), the shards before the write; no write.
     expect(objectWrites() - before.objects).toBe(0);
-    expect(emulator.state.requests() - before.all).toBe(3);
+    expect(emulator.state.requests() - before.all).toBe(2);
 
     // Five of them extended: their comments carry the new expiry (the rotation order), nothing else is written.
     const later = until + HOUR;
     await backend.commit(G, tick((i) => (i < 5 ? later : until)));
     expect(objectWrites() - before.objects).toBe(5);
     expect((await fw.getAddress('ipv4', addressObjectName(ips[0])))?.comment).toBe(ownerComment({ ip: ips[0], family: 'ipv4', expiresAtMs: later }));
+    expect((await fw.getGroup('ipv4', G))?.members).toHaveLength(60);
+  });
+});
+
+test('a big tick whose first run created the objects but lost its group write costs no object call the second time', async () => {
+  const [G, G6] = ['lost-1', 'lost6-1'];
+  await withBackend({ ipv4: [G], ipv6: [G6] }, 600, async (backend, fw, emulator) => {
+    const objectWrites = () => emulator.state.counters.writes.address ?? 0;
+    const ips = Array.from({ length: 60 }, (_, i) => `198.51.102.${i + 1}`);
+    const until = Date.now() + DAY;
+    const adds = ips.map((ip) => ({ ip, family: 'ipv4' as const, expiresAtMs: until }));
+    // What the first run left: every object, no member (the run died before its group write).
+    for (const e of adds) await fw.ensureAddress('ipv4', { name: addressObjectName(e.ip), subnet: `${e.ip}/32`, comment: ownerComment(e) });
+    const before = { all: emulator.state.requests(), objects: objectWrites() };
+    const r = await backend.commit(G, { adds, removes: [], resync: false });
+    expect(ips.every((ip) => r.outcomes[ip]?.status === 'ok')).toBe(true);
+    expect(objectWrites() - before.objects).toBe(0);
+    expect(emulator.state.requests() - before.all).toBe(3); // our objects, the shards, the group write
     expect((await fw.getGroup('ipv4', G))?.members).toHaveLength(60);
   });
 });
