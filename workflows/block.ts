@@ -121,10 +121,23 @@ class Block {
     if (!verdict.ok || verdict.ip !== ip) {
       return this.end('rejected', verdict.ok ? `"${ip}" is not in canonical form (${verdict.ip})` : verdict.reason);
     }
-    const admission = await local.admitBlock({ target, ip, family });
+    // A new block: one local activity admits it and hands its add to the enforcer (histories of before: two,
+    // the add sent from pending()). Not for a block cancelled before its first step (it never asks for the
+    // add), nor for one carried over from the first release (it may be releasing).
+    const fresh = !this.input.carried && this.s.state === 'pending' && !this.s.cancelledBy;
+    const together = fresh && wf.patched('admit-and-ask');
+    const asked = { op: 'add' as const, atMs: Date.now(), sends: 1 };
+    const admission = together
+      ? await local.admitAndAsk({ target, ip, family, add: this.addChange() })
+      : await local.admitBlock({ target, ip, family });
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
     if (admission.stillActive) this.s.stillActive = admission.stillActive;
+    if (together) {
+      this.s.asked = asked;
+      this.s.reassert = false;
+      this.s.pushedExpiryMs = this.s.expiresAtMs;
+    }
   }
 
   private async pending(): Promise<void> {
@@ -183,18 +196,17 @@ class Block {
     this.s.asked = { op, atMs: Date.now(), sends };
     this.s.reassert = false;
     if (op === 'add') this.s.pushedExpiryMs = this.s.expiresAtMs;
-    await local.askEnforcer({
-      target,
-      set: this.s.enforcement!.set,
-      change: {
-        op,
-        ip,
-        family,
-        owner: { workflowId: this.info.workflowId, lineage: this.lineage },
-        expiresAtMs: op === 'add' ? this.s.expiresAtMs : undefined,
-        label: op === 'add' ? this.label() : undefined,
-      },
-    });
+    const change = op === 'add' ? this.addChange() : { owner: this.owner(), expiresAtMs: undefined, label: undefined };
+    await local.askEnforcer({ target, set: this.s.enforcement!.set, change: { op, ip, family, ...change } });
+  }
+
+  private owner(): { workflowId: string; lineage: string } {
+    return { workflowId: this.info.workflowId, lineage: this.lineage };
+  }
+
+  /** What an add carries besides the IP: who asks, until when, and the object comment's text. */
+  private addChange(): { owner: { workflowId: string; lineage: string }; expiresAtMs: number; label: string } {
+    return { owner: this.owner(), expiresAtMs: this.s.expiresAtMs, label: this.label() };
   }
 
   private onAnswer(a: SetAnswer): void {
