@@ -13,8 +13,10 @@ const CHECKS_IN_FLIGHT = 16;
 import type { EnforcementBackend, Entry } from '../src/enforcement';
 import type { CommitResult } from '../src/enforcement/port';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
-import type { EnforcementRef, SetChange } from '../workflows/messages';
+import type { EnforcementRef, SetChange, Waiter } from '../workflows/messages';
 import type { Batching } from '../workflows/batch-policy';
+import { tickAnswers } from '../workflows/change-queue';
+import { AnswerTo, signalAnswers } from './messaging';
 
 export interface EnforcementDeps {
   /** One backend per firewall target name. */
@@ -35,6 +37,11 @@ export interface ApplyResult extends CommitResult {
   batching: Batching;
   /** > 1 when an earlier attempt failed: a write of it may still land late (the enforcer re-checks). */
   attempt: number;
+  /**
+   * Set when this commit answered its blocks itself (a small tick, `answerUpTo`): the answers it could not
+   * deliver, for the enforcer to send the usual way. Absent: nothing was answered here.
+   */
+  undelivered?: AnswerTo[];
 }
 
 export function createEnforcementActivities(d: EnforcementDeps) {
@@ -65,7 +72,19 @@ export function createEnforcementActivities(d: EnforcementDeps) {
      * One enforcer tick: the coalesced changes of one set in one commit. Reconciliation's removals (no owner)
      * are checked against the blocks once more, right now: a block that started meanwhile keeps its entry.
      */
-    async applyChanges(input: { target: string; set: string; changes: SetChange[]; resync: boolean }): Promise<ApplyResult> {
+    async applyChanges(input: {
+      target: string;
+      set: string;
+      changes: SetChange[];
+      resync: boolean;
+      /**
+       * Who waits for each change (parallel to `changes`) and how many answers this commit may deliver itself:
+       * a small tick's answers go out right after its write, in the same local activity, instead of in an
+       * activity of their own the enforcer schedules (a server round trip, and the next tick waited for it).
+       */
+      waiters?: Waiter[][];
+      answerUpTo?: number;
+    }): Promise<ApplyResult> {
       const backend = backendOf(input.target);
       if (!backend) throw ApplicationFailure.nonRetryable(`unknown firewall target "${input.target}"`, 'UnknownTarget');
       const adds: Entry[] = [];
@@ -89,7 +108,12 @@ export function createEnforcementActivities(d: EnforcementDeps) {
         // The set as a whole is unavailable (firewall down, group missing, credentials): the enforcer backs off.
         throw ApplicationFailure.retryable(err instanceof Error ? err.message : String(err), 'SetUnavailable');
       }
-      return { ...result, outcomes: { ...result.outcomes, ...kept }, batchWindowMs: d.batchWindowMs, batching: backend.batching, attempt: Context.current().info.attempt };
+      const applied: ApplyResult = { ...result, outcomes: { ...result.outcomes, ...kept }, batchWindowMs: d.batchWindowMs, batching: backend.batching, attempt: Context.current().info.attempt };
+      if (input.waiters && input.answerUpTo) {
+        const { answers } = tickAnswers(input.target, input.changes.map((change, i) => ({ change, waiters: input.waiters![i] ?? [] })), applied);
+        if (answers.length <= input.answerUpTo) applied.undelivered = (await signalAnswers(d.temporal, answers)).map((f) => f.answer);
+      }
+      return applied;
     },
   };
 }

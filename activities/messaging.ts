@@ -39,6 +39,25 @@ export async function sendToEnforcer(d: MessagingDeps, target: string, set: stri
   } as Parameters<Client['workflow']['signalWithStart']>[1]);
 }
 
+/**
+ * One setAnswer signal per block (32 in flight). A block that has ended no longer needs its answer; any other
+ * failure is returned, with the answer, for the caller to deliver again.
+ */
+export async function signalAnswers(temporal: Client, answers: AnswerTo[]): Promise<{ answer: AnswerTo; error: string }[]> {
+  const failed: { answer: AnswerTo; error: string }[] = [];
+  await inPool(answers, SIGNALS_IN_FLIGHT, async (a) => {
+    const { workflowId, ...answer } = a;
+    await temporal.workflow
+      .getHandle(workflowId)
+      .signal(setAnswerSignal, answer)
+      .catch((err) => {
+        if (!(err instanceof WorkflowNotFoundError)) failed.push({ answer: a, error: err instanceof Error ? err.message : String(err) });
+      });
+    heartbeat();
+  });
+  return failed;
+}
+
 export function createMessagingActivities(d: MessagingDeps) {
   return {
     /** A block's add or remove. */
@@ -48,15 +67,9 @@ export function createMessagingActivities(d: MessagingDeps) {
 
     /** The enforcer's answers to one tick, one signal per block; a block that has ended no longer needs its answer. */
     async answerSetChanges(input: { answers: AnswerTo[] }): Promise<void> {
-      await inPool(input.answers, SIGNALS_IN_FLIGHT, async ({ workflowId, ...answer }) => {
-        await d.temporal.workflow
-          .getHandle(workflowId)
-          .signal(setAnswerSignal, answer)
-          .catch((err) => {
-            if (!(err instanceof WorkflowNotFoundError)) throw err;
-          });
-        heartbeat();
-      });
+      const failed = await signalAnswers(d.temporal, input.answers);
+      // Retried as a whole (answers are idempotent: a block takes only what it waits for).
+      if (failed.length) throw new Error(`${failed.length} of ${input.answers.length} answers not delivered: ${failed[0].error}`);
     },
 
     /**

@@ -4,7 +4,7 @@
  * tick is a single remove), and keeps the queue — and what continue-as-new carries — bounded by the number of
  * distinct IPs, not by the number of messages. Plain class: unit-tested in test/workflows/change-queue.test.ts.
  */
-import type { QueuedChange, SetAnswer, SetChange } from './messages';
+import { blockWorkflowId, QueuedChange, SetAnswer, SetChange, Waiter } from './messages';
 
 export class ChangeQueue {
   private readonly items = new Map<string, QueuedChange>();
@@ -84,4 +84,27 @@ export function answersFor(entry: QueuedChange, outcome: { ok: boolean; reason?:
     ok: w.op === entry.change.op ? outcome.ok : true,
     reason: w.op === entry.change.op ? outcome.reason : undefined,
   }));
+}
+
+/** What a commit reports, as far as the answers go. */
+export interface TickOutcomes {
+  outcomes: Record<string, { status: 'ok' | 'failed' | 'retry'; reason?: string }>;
+  evicted: { ip: string; reason: string }[];
+}
+
+/**
+ * A tick's answers from its commit: every waiter of a settled entry, every block rotated out; entries to try
+ * again get none (they go back to the queue). The enforcer and its commit (when it answers within the tick)
+ * derive them the same way, here.
+ */
+export function tickAnswers(target: string, batch: { change: SetChange; waiters: Waiter[] }[], result: TickOutcomes): { answers: (SetAnswer & { workflowId: string })[]; retry: number[] } {
+  const answers: (SetAnswer & { workflowId: string })[] = [];
+  const retry: number[] = [];
+  batch.forEach((entry, i) => {
+    const o = result.outcomes[entry.change.ip] ?? { status: 'retry', reason: 'no outcome' };
+    if (o.status === 'retry') retry.push(i);
+    else answers.push(...answersFor(entry, { ok: o.status === 'ok', reason: o.reason }));
+  });
+  for (const e of result.evicted) answers.push({ workflowId: blockWorkflowId(target, e.ip), op: 'evict', ip: e.ip, ok: true, reason: e.reason });
+  return { answers, retry };
 }

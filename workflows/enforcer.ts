@@ -14,10 +14,9 @@
  */
 import * as wf from '@temporalio/workflow';
 import { answering, repairing, setWriter } from './activity-options';
-import { answersFor, ChangeQueue } from './change-queue';
+import { ChangeQueue, tickAnswers } from './change-queue';
 import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
 import {
-  blockWorkflowId,
   changesSignal,
   EnforcerInput,
   EnforcerStats,
@@ -25,7 +24,6 @@ import {
   QueuedChange,
   resyncSignal,
 } from './messages';
-import type { AnswerTo } from '../activities/messaging';
 
 /** Continue as new after this many signals in one run (the server refuses signals past 10,000 per run). */
 const SIGNALS_PER_RUN = 2000;
@@ -39,6 +37,12 @@ const BACKOFF_MAX_MS = 60_000;
  */
 const STALE_WRITE_RECHECK_MS = 15_000;
 const RECENT_MAX = 5000;
+/**
+ * A tick with at most this many answers delivers them from its own commit (one wave of signals, ~10 ms):
+ * no activity of their own, and the next tick does not wait for them. Bigger ticks (a flood's) answer through
+ * `answering`, so a commit never holds the task open for a thousand signals.
+ */
+const ANSWERS_IN_TICK = 32;
 
 export async function enforcer(input: EnforcerInput): Promise<void> {
   const { target, set } = input;
@@ -119,7 +123,9 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     stats.ticks++;
     let result;
     try {
-      result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => q.change), resync: doResync });
+      // Histories of before: the answers always went out in an activity of their own.
+      const inTick = wf.patched('answers-in-tick') ? { waiters: batch.map((q) => q.waiters), answerUpTo: ANSWERS_IN_TICK } : {};
+      result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => q.change), resync: doResync, ...inTick });
     } catch (err) {
       // The firewall (or the set as a whole) is unavailable: keep everything, back off, keep taking messages.
       uncertain = true;
@@ -150,25 +156,20 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     stats.lastApplyAtMs = Date.now();
     stats.lastError = result.problems.length ? result.problems[result.problems.length - 1] : stats.lastError;
 
-    const answers: AnswerTo[] = [];
-    const retry: QueuedChange[] = [];
-    for (const entry of batch) {
-      const o = result.outcomes[entry.change.ip] ?? { status: 'retry', reason: 'no outcome' };
-      if (o.status === 'retry') {
-        retry.push(entry);
-        continue;
-      }
-      if (entry.change.op === 'add') stats.adds++;
-      else stats.removes++;
-      answers.push(...answersFor(entry, { ok: o.status === 'ok', reason: o.reason }));
-    }
-    for (const e of result.evicted) {
-      stats.evictions++;
-      answers.push({ workflowId: blockWorkflowId(target, e.ip), op: 'evict', ip: e.ip, ok: true, reason: e.reason });
-    }
+    const tick = tickAnswers(target, batch, result);
+    const retry: QueuedChange[] = tick.retry.map((i) => batch[i]);
+    const retrying = new Set(retry);
+    for (const entry of batch) if (!retrying.has(entry)) stats[entry.change.op === 'add' ? 'adds' : 'removes']++;
+    stats.evictions += result.evicted.length;
     if (retry.length) queue.putBack(retry);
-    await replying; // one tick of answers at a time, in tick order
-    replying = answers.length ? answering.answerSetChanges({ answers }) : Promise.resolve();
+    if (result.undelivered === undefined) {
+      await replying; // one tick of answers at a time, in tick order
+      replying = tick.answers.length ? answering.answerSetChanges({ answers: tick.answers }) : Promise.resolve();
+    } else if (result.undelivered.length) {
+      // Answered by the commit itself (a small tick): only what it could not deliver goes the usual way.
+      await replying;
+      replying = answering.answerSetChanges({ answers: result.undelivered });
+    }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
     if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
