@@ -14,7 +14,7 @@ import path from 'node:path';
 import { WORKFLOW_TYPES } from '../../workflows/messages';
 import { hopBreakdown, spread } from '../lib/hops';
 import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
-import { emulatorCalls } from '../lib/measure';
+import { emulatorCalls, waitActive } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
 import { dist, loopDelay, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
@@ -94,6 +94,11 @@ export const scaleScenario: Scenario = {
         const fillS = (now() - f0) / 1000;
         active.push(...fill);
         conditions[`fill_${cp}`] = meter.read();
+        // The probe measures new blocks beside `cp` settled ones: the fill's tail (answers, blocks turning
+        // active, the webhook's waits) must be over first, or the probe measures the fill's backlog.
+        const settle0 = now();
+        const settled = await waitActive(stack, active.length, 600_000);
+        const settleS = r1((now() - settle0) / 1000);
 
         // ---- new blocks at 20/s: event → enforced
         ctx.log(`scale: ${PROBE} new blocks at 20/s`);
@@ -121,7 +126,7 @@ export const scaleScenario: Scenario = {
         const dbMiB = dirMiB(stack.dataDir);
 
         // Logged before the repair too: a run cut short keeps what it measured.
-        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, probeLoopDelayMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
+        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, settled, settleS, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, probeLoopDelayMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
         // ---- full repair: wipe the feed, reconcile, until every active block is back
         ctx.log(`scale: repair of ${active.length} entries (feed wiped, reconcileTarget)`);
         stack.emulator.state.feeds.replace(BENCH_FEED, []);
@@ -166,7 +171,7 @@ export const scaleScenario: Scenario = {
 
         const point = {
           activeBlocks: active.length,
-          fill: { ips: fill.length, seconds: r1(fillS), perS: r1(fill.length / fillS), allEnforced: filled.all, webhookErrors: errors },
+          fill: { ips: fill.length, seconds: r1(fillS), perS: r1(fill.length / fillS), allEnforced: filled.all, webhookErrors: errors, allActiveAfterS: settled ? settleS : undefined },
           newBlocksEnforcedMs: probeMs,
           newBlocksHops: hops,
           /** Our process's event-loop delay during the probe (worker, API, emulator and load share it). */

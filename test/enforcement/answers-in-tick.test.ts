@@ -6,7 +6,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { createEnforcementActivities } from '../../activities/enforcement';
+import { ApplyResult, createEnforcementActivities } from '../../activities/enforcement';
 import { DryRunBackend, DRY_RUN_SET } from '../../src/enforcement/dry-run';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import type { SetChange, Waiter } from '../../workflows/messages';
@@ -35,7 +35,7 @@ const add = (ip: string): { change: SetChange; waiters: Waiter[] } => {
 async function tick(entries: { change: SetChange; waiters: Waiter[] }[], fail: Record<string, 'gone' | 'error'>, answerUpTo?: number) {
   const { client, sent } = fakeTemporal(fail);
   const acts = createEnforcementActivities({ backends: new Map([['fw1', new DryRunBackend()]]), ipPolicy: DEFAULT_IP_POLICY, temporal: client, batchWindowMs: 0 });
-  const result = await new MockActivityEnvironment().run(acts.applyChanges, {
+  const result: ApplyResult = await new MockActivityEnvironment().run(acts.applyChanges, {
     target: 'fw1',
     set: DRY_RUN_SET,
     changes: entries.map((e) => e.change),
