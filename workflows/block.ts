@@ -127,16 +127,16 @@ class Block {
     const fresh = !this.input.carried && this.s.state === 'pending' && !this.s.cancelledBy;
     const together = fresh && wf.patched('admit-and-ask');
     const asked = { op: 'add' as const, atMs: Date.now(), sends: 1 };
-    const admission = together
-      ? await local.admitAndAsk({ target, ip, family, add: this.addChange() })
-      : await local.admitBlock({ target, ip, family });
+    const add = this.addChange();
+    const admission = together ? await local.admitAndAsk({ target, ip, family, add }) : await local.admitBlock({ target, ip, family });
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
     if (admission.stillActive) this.s.stillActive = admission.stillActive;
     if (together) {
       this.s.asked = asked;
       this.s.reassert = false;
-      this.s.pushedExpiryMs = this.s.expiresAtMs;
+      // What the add carried: a repeat event recorded meanwhile that moved the expiry far is sent on (active()).
+      this.s.pushedExpiryMs = add.expiresAtMs;
     }
   }
 

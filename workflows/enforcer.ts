@@ -99,7 +99,10 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs }));
 
   // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
-  let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined) : Promise.resolve();
+  // While a fresh run's nudge is out, answers wait for it (as they always did): a block answered before its
+  // nudge lands would take the nudge for a lost request and send its add once more.
+  let nudging = recover;
+  let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   for (;;) {
     await wf.condition(() => queue.size > 0 || resync || recheckDue);
     if (recheckDue) {
@@ -124,7 +127,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     let result;
     try {
       // Histories of before: the answers always went out in an activity of their own.
-      const inTick = wf.patched('answers-in-tick') ? { waiters: batch.map((q) => q.waiters), answerUpTo: ANSWERS_IN_TICK } : {};
+      const inTick = wf.patched('answers-in-tick') && !nudging ? { waiters: batch.map((q) => q.waiters), answerUpTo: ANSWERS_IN_TICK } : {};
       result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => q.change), resync: doResync, ...inTick });
     } catch (err) {
       // The firewall (or the set as a whole) is unavailable: keep everything, back off, keep taking messages.
