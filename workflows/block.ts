@@ -126,18 +126,19 @@ class Block {
     // add), nor for one carried over from the first release (it may be releasing).
     const fresh = !this.input.carried && this.s.state === 'pending' && !this.s.cancelledBy;
     const together = fresh && wf.patched('admit-and-ask');
-    const asked = { op: 'add' as const, atMs: Date.now(), sends: 1 };
     const add = this.addChange();
+    if (together) {
+      // Asked before the activity returns: the enforcer may answer while it still runs (a slow task is
+      // heartbeated, and the answer is delivered to it). What the add carried is what was pushed: a repeat
+      // event recorded meanwhile that moved the expiry far is sent on (active()).
+      this.s.asked = { op: 'add', atMs: Date.now(), sends: 1 };
+      this.s.reassert = false;
+      this.s.pushedExpiryMs = add.expiresAtMs;
+    }
     const admission = together ? await local.admitAndAsk({ target, ip, family, add }) : await local.admitBlock({ target, ip, family });
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
     if (admission.stillActive) this.s.stillActive = admission.stillActive;
-    if (together) {
-      this.s.asked = asked;
-      this.s.reassert = false;
-      // What the add carried: a repeat event recorded meanwhile that moved the expiry far is sent on (active()).
-      this.s.pushedExpiryMs = add.expiresAtMs;
-    }
   }
 
   private async pending(): Promise<void> {
@@ -182,7 +183,9 @@ class Block {
 
   /** Waits for a message; when the outstanding request stays unanswered, sends it again (idempotent). */
   private async waitOrResend(capMs?: number): Promise<void> {
-    const asked = this.s.asked!;
+    const asked = this.s.asked;
+    // Answered while it was being sent (the enforcer answered during our own slow task): nothing to wait for.
+    if (!asked) return;
     const resendIn = asked.atMs + resendDelayMs(asked) - Date.now();
     this.wake = false;
     const woken = await wf.condition(() => this.wake, Math.max(1, capMs === undefined ? resendIn : Math.min(resendIn, capMs)));
