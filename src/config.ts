@@ -3,7 +3,7 @@
  * per bad value. Secrets that are not given are generated into DATA_DIR on first start (and printed once),
  * so a fresh clone runs with no set-up and a restart keeps the same credentials.
  */
-import { randomBytes } from 'node:crypto';
+import { newSecret } from './secret';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -211,7 +211,7 @@ function loadSecrets(r: Reader, dataDir: string, wanted: string[]): { values: Re
     r.problems.push(`DATA_DIR: cannot read ${file}: ${(err as Error).message}`);
   }
   const generated = wanted.filter((k) => !values[k]);
-  for (const k of generated) values[k] = randomBytes(24).toString('base64url');
+  for (const k of generated) values[k] = newSecret();
   const save = () => {
     if (generated.length === 0) return;
     mkdirSync(dataDir, { recursive: true });

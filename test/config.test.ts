@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../src/config';
+import { newSecret } from '../src/secret';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'ads-config-'));
 
@@ -230,5 +231,14 @@ describe('syslog listener settings', () => {
     expect(problems({ SYSLOG_TCP_PORT: '6514', ...both, SYSLOG_TLS_KEY: path.join(dir, 'missing.pem') })).toMatch(/SYSLOG_TLS_KEY/);
     expect(problems({ SYSLOG_UDP_PORT: '5514', SYSLOG_ALLOW: '10.0.0.1/8' })).toMatch(/SYSLOG_ALLOW/);
     expect(problems({ SYSLOG_UDP_PORT: '70000' })).toMatch(/SYSLOG_UDP_PORT/);
+  });
+});
+
+describe('generated secrets', () => {
+  test('never start with "-" (taken for an option after --secret), 32 URL-safe characters', () => {
+    const secrets = Array.from({ length: 2000 }, () => newSecret());
+    expect(secrets.filter((s) => s.startsWith('-'))).toEqual([]);
+    for (const s of secrets) expect(s).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{31}$/);
+    expect(new Set(secrets).size).toBe(secrets.length);
   });
 });

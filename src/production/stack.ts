@@ -6,11 +6,11 @@
  * production scenario test and the production bench; each process can be killed or restarted on its own.
  * Children run the compiled code in dist/ (`npm run build` first).
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config';
 import { freePort } from '../free-port';
+import { newSecret } from '../secret';
 import { projectRoot } from '../temporal/binaries';
 import { startDevServer } from '../temporal/dev-server';
 import { Child, startChild, until } from './child';
@@ -209,7 +209,7 @@ export async function startProductionStack(o: ProductionStackOptions): Promise<P
 /** A generated secret kept in a 0600 file (created on first start, the same on every later one). */
 function secretFile(file: string): string {
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const value = randomBytes(24).toString('base64url');
+  const value = newSecret();
   writeFileSync(file, value + '\n', { mode: 0o600 });
   return value;
 }
