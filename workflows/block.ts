@@ -126,8 +126,8 @@ class Block {
     // add), nor for one carried over from the first release (it may be releasing).
     const fresh = !this.input.carried && this.s.state === 'pending' && !this.s.cancelledBy;
     const together = fresh && wf.patched('admit-and-ask');
-    const add = this.addChange();
-    if (together) {
+    const add = together ? this.addChange() : undefined;
+    if (add) {
       // Asked before the activity returns: the enforcer may answer while it still runs (a slow task is
       // heartbeated, and the answer is delivered to it). What the add carried is what was pushed: a repeat
       // event recorded meanwhile that moved the expiry far is sent on (active()).
@@ -135,7 +135,7 @@ class Block {
       this.s.reassert = false;
       this.s.pushedExpiryMs = add.expiresAtMs;
     }
-    const admission = together ? await local.admitAndAsk({ target, ip, family, add }) : await local.admitBlock({ target, ip, family });
+    const admission = add ? await local.admitAndAsk({ target, ip, family, add }) : await local.admitBlock({ target, ip, family });
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
     if (admission.stillActive) this.s.stillActive = admission.stillActive;

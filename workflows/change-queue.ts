@@ -4,7 +4,7 @@
  * tick is a single remove), and keeps the queue — and what continue-as-new carries — bounded by the number of
  * distinct IPs, not by the number of messages. Plain class: unit-tested in test/workflows/change-queue.test.ts.
  */
-import { blockWorkflowId, QueuedChange, SetAnswer, SetChange, Waiter } from './messages';
+import { blockWorkflowId, QueuedChange, SetAnswer, SetChange } from './messages';
 
 export class ChangeQueue {
   private readonly items = new Map<string, QueuedChange>();
@@ -97,14 +97,14 @@ export interface TickOutcomes {
  * again get none (they go back to the queue). The enforcer and its commit (when it answers within the tick)
  * derive them the same way, here.
  */
-export function tickAnswers(target: string, batch: { change: SetChange; waiters: Waiter[] }[], result: TickOutcomes): { answers: (SetAnswer & { workflowId: string })[]; retry: number[] } {
+export function tickAnswers<T extends QueuedChange>(target: string, batch: T[], result: TickOutcomes): { answers: (SetAnswer & { workflowId: string })[]; retry: T[] } {
   const answers: (SetAnswer & { workflowId: string })[] = [];
-  const retry: number[] = [];
-  batch.forEach((entry, i) => {
+  const retry: T[] = [];
+  for (const entry of batch) {
     const o = result.outcomes[entry.change.ip] ?? { status: 'retry', reason: 'no outcome' };
-    if (o.status === 'retry') retry.push(i);
+    if (o.status === 'retry') retry.push(entry);
     else answers.push(...answersFor(entry, { ok: o.status === 'ok', reason: o.reason }));
-  });
+  }
   for (const e of result.evicted) answers.push({ workflowId: blockWorkflowId(target, e.ip), op: 'evict', ip: e.ip, ok: true, reason: e.reason });
   return { answers, retry };
 }

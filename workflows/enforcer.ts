@@ -21,7 +21,6 @@ import {
   EnforcerInput,
   EnforcerStats,
   enforcerStatusQuery,
-  QueuedChange,
   resyncSignal,
 } from './messages';
 
@@ -159,19 +158,17 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     stats.lastApplyAtMs = Date.now();
     stats.lastError = result.problems.length ? result.problems[result.problems.length - 1] : stats.lastError;
 
-    const tick = tickAnswers(target, batch, result);
-    const retry: QueuedChange[] = tick.retry.map((i) => batch[i]);
+    const { answers, retry } = tickAnswers(target, batch, result);
     const retrying = new Set(retry);
     for (const entry of batch) if (!retrying.has(entry)) stats[entry.change.op === 'add' ? 'adds' : 'removes']++;
     stats.evictions += result.evicted.length;
     if (retry.length) queue.putBack(retry);
-    if (result.undelivered === undefined) {
-      await replying; // one tick of answers at a time, in tick order
-      replying = tick.answers.length ? answering.answerSetChanges({ answers: tick.answers }) : Promise.resolve();
-    } else if (result.undelivered.length) {
-      // Answered by the commit itself (a small tick): only what it could not deliver goes the usual way.
+    // A tick that answered in its commit leaves only what that could not deliver; the others (and histories of
+    // before) wait for the previous tick's answers even when they have none: one tick of answers at a time.
+    const toSend = result.undelivered ?? answers;
+    if (result.undelivered === undefined || toSend.length) {
       await replying;
-      replying = answering.answerSetChanges({ answers: result.undelivered });
+      replying = toSend.length ? answering.answerSetChanges({ answers: toSend }) : Promise.resolve();
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
