@@ -21,6 +21,8 @@ import { dist, loopDelay, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../
 
 const CHECKPOINTS = [10_000, 50_000, 100_000];
 const PROBE = 100;
+/** The probe's webhook connections: as many as the latency scenario's (Webhook's default). */
+const PROBE_CONNECTIONS = 64;
 /** A repair with no entry back for this long has stalled: stop waiting and record the worker's pollers. */
 const STALL_MS = 180_000;
 
@@ -75,7 +77,7 @@ export const scaleScenario: Scenario = {
     // The probe's own client, as many connections as the latency scenario's: a webhook answers once the block's
     // first task ran (~1 s at 50,000 blocks), so 8 connections carried ~8 requests/s and the 20/s probe queued
     // in the load generator — its `api` hop (438 ms p50 at 50,000) was mostly that queue.
-    const probeHook = new Webhook(stack.apiUrl, stack.webhookSecret);
+    const probeHook = new Webhook(stack.apiUrl, stack.webhookSecret, PROBE_CONNECTIONS);
     const active: string[] = [];
     try {
       const idle = { rssMiB: mib(process.memoryUsage().rss), devRssMiB: vmRssMiB(stack.dev.process.pid), dbMiB: dirMiB(stack.dataDir) };
@@ -206,7 +208,7 @@ export const scaleScenario: Scenario = {
         scenario: 'scale',
         startedAt,
         machine: machine(),
-        params: { checkpoints, probe: PROBE, writeLatencyMs: 50, backend: 'threat-feed', ttl: '12h', webhook: { linesPerRequest: 50, requestsInFlight: 8, probeConnections: 64 }, quick: ctx.quick },
+        params: { checkpoints, probe: PROBE, writeLatencyMs: 50, backend: 'threat-feed', ttl: '12h', webhook: { linesPerRequest: 50, requestsInFlight: 8, probeConnections: PROBE_CONNECTIONS }, quick: ctx.quick },
         ours: { points },
         baseline: {},
         targets: {},
