@@ -12,7 +12,7 @@
  * event → enforced is the moment the emulator put the member into the group. Burst: N new IPs in requests
  * of 50 lines, 8 in flight across the replicas (capacity 6,000: no rotation); time until all enforced.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
@@ -22,7 +22,7 @@ import { ProductionStack, startProductionStack } from '../src/production/stack';
 import { freeServerPorts } from '../src/production/temporal-server';
 import { emulatorWrites } from './baseline/harness';
 import { adsLine, attackerIps, eventId, inPool, openLoop, Webhook } from './lib/load';
-import { boxCpu, dist, load1, machine, now, r1, r2, table } from './lib/stats';
+import { boxCpu, dist, load1, machine, now, procCpu, r1, r2, serviceCpuS, table } from './lib/stats';
 import { GroupTracker } from './lib/tracker';
 
 type Topology = 'postgres' | 'dev';
@@ -50,32 +50,6 @@ function parseArgs(argv: string[]): Args {
 
 // ------------------------------------------------------------------ CPU per process group (/proc)
 
-/** utime + stime of one process, and of its children it has waited for (cutime + cstime), in seconds. */
-function procCpu(pid: number, withReaped: boolean): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (withReaped ? Number(f[13]) + Number(f[14]) : 0)) / 100;
-  } catch {
-    return 0;
-  }
-}
-
-/** Live children of `pid` (PostgreSQL's backends and helpers). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
 interface CpuGroups {
   server: number;
   workers: number;
@@ -84,12 +58,9 @@ interface CpuGroups {
 }
 
 function cpuGroups(stack: ProductionStack): CpuGroups {
-  const server = procCpu(stack.temporal.child().pid, false);
-  // PostgreSQL forks a backend per connection: the postmaster's own time, its reaped children's, and the live ones'.
-  const pg = stack.postgres ? procCpu(stack.postgres.child().pid, true) + childrenOf(stack.postgres.child().pid).reduce((a, p) => a + procCpu(p, false), 0) : 0;
   const self = process.cpuUsage();
   return {
-    server: server + pg,
+    server: serviceCpuS(stack.temporal.child().pid, stack.postgres?.child().pid),
     workers: stack.workers.reduce((a, w) => a + procCpu(w.pid, false), 0),
     apis: stack.apis.reduce((a, x) => a + procCpu(x.child.pid, false), 0),
     bench: (self.user + self.system) / 1e6,

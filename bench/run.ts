@@ -3,7 +3,7 @@
  * the emulator's write latency at 50 ms and at 0. Prints one combined table and writes one JSON file per
  * scenario to bench/results/<scenario>.json.
  *
- *   node dist/bench/run.js [scenario…] [--quick] [--full] [--latency=50,0] [--backends=a,b] [--scale-max=N] [--results=DIR]
+ *   node dist/bench/run.js [scenario…] [--quick] [--full] [--latency=50,0] [--backends=a,b] [--scale-max=N] [--server=dev|postgres] [--results=DIR]
  *
  * Scenarios: emulator, latency, burst, unblock, ingest, memory (the default set), rotation and scale (only
  * when named). See bench/README.md. `--quick` is a smoke version (small counts, short windows); its numbers
@@ -22,7 +22,7 @@ import { memoryScenario } from './scenarios/memory';
 import { unblockScenario } from './scenarios/unblock';
 import { Row, RunContext, Scenario } from './lib/scenario';
 import { scaleScenario } from './scenarios/scale';
-import { removeWorkflowBundle } from './lib/stack';
+import { removeWorkflowBundle, type ServerKind } from './lib/stack';
 import { removeFloorBundle } from './floor/stack';
 import { removeBenchTls } from './lib/tls';
 import { BACKENDS, hopsTable, sideBySideTable } from './lib/backends';
@@ -48,15 +48,19 @@ async function main(): Promise<void> {
   const backends = backendsArg ? (backendsArg.slice('--backends='.length).split(',') as EnforcementKind[]) : BACKENDS;
   const scaleArg = args.find((a) => a.startsWith('--scale-max='));
   const scaleMax = scaleArg ? Number(scaleArg.slice('--scale-max='.length)) : 100_000;
+  const serverArg = args.find((a) => a.startsWith('--server='));
+  const server = (serverArg ? serverArg.slice('--server='.length) : 'dev') as ServerKind;
   const names = args.filter((a) => !a.startsWith('--'));
   const unknown = [
     ...names.filter((n) => !SCENARIOS.some((s) => s.name === n)),
     ...backends.filter((b) => !ENFORCEMENT_KINDS.includes(b)).map((b) => `--backends: ${b}`),
     ...(Number.isInteger(scaleMax) && scaleMax >= 100 && scaleMax <= 250_000 ? [] : ['--scale-max: an integer from 100 to 250000']),
+    ...(server === 'dev' || server === 'postgres' ? [] : ['--server: dev or postgres']),
+    ...(serverArg && !names.includes(scaleScenario.name) ? ['--server: only the scale scenario takes it (name `scale`)'] : []),
   ];
   if (unknown.length || args.includes('--help')) {
     if (unknown.length) console.error(`unknown or invalid: ${unknown.join(', ')}`);
-    console.error(`usage: node dist/bench/run.js [${SCENARIOS.map((s) => s.name).join('|')} …] [--quick] [--full] [--latency=50,0] [--backends=${BACKENDS.join(',')}] [--scale-max=N] [--results=DIR]`);
+    console.error(`usage: node dist/bench/run.js [${SCENARIOS.map((s) => s.name).join('|')} …] [--quick] [--full] [--latency=50,0] [--backends=${BACKENDS.join(',')}] [--scale-max=N] [--server=dev|postgres] [--results=DIR]`);
     for (const s of SCENARIOS) console.error(`  ${s.name.padEnd(8)} ${s.describe}${EXTRA.includes(s) ? ' (only when named)' : ''}`);
     process.exit(unknown.length ? 2 : 0);
   }
@@ -64,7 +68,7 @@ async function main(): Promise<void> {
   const chosen = names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : full ? SCENARIOS.filter((s) => s !== scaleScenario) : DEFAULT;
   const started = Date.now();
   const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
-  const ctx: RunContext = { quick, full, latencyGiven: latArg !== undefined, latencies, backends, backendsGiven: backendsArg !== undefined, scaleMax, log };
+  const ctx: RunContext = { quick, full, latencyGiven: latArg !== undefined, latencies, backends, backendsGiven: backendsArg !== undefined, scaleMax, server, log };
   mkdirSync(RESULTS_DIR, { recursive: true });
 
   const rows: Row[] = [];

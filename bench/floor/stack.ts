@@ -11,11 +11,11 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { FortiOSClient } from '../../src/fortios/client';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
-import { startDevServer, type RunningDevServer } from '../../src/temporal/dev-server';
+import { startDevServer } from '../../src/temporal/dev-server';
 import { freePort } from '../../src/free-port';
 import { EnforcementTracker } from '../lib/tracker';
 import { benchTls } from '../lib/tls';
-import { ensureBenchRuntime } from '../lib/stack';
+import { BenchServer, devBenchServer, ensureBenchRuntime } from '../lib/stack';
 import { createFloorActivities } from './activities';
 import type { floorBlock } from './workflows';
 
@@ -24,7 +24,7 @@ let bundlePath: string | undefined;
 
 export interface Floor {
   client: Client;
-  dev: RunningDevServer;
+  server: BenchServer;
   emulator: RunningEmulator;
   enforced: EnforcementTracker;
   /** Starts the floor workflow of one IP (TTL 1 h). */
@@ -95,7 +95,7 @@ export async function startFloor(o: { writeLatencyMs: number }): Promise<Floor> 
     });
     return {
       client,
-      dev,
+      server: devBenchServer(dev),
       emulator,
       enforced,
       start: (ip) => client.workflow.start<typeof floorBlock>('floorBlock', { workflowId: `floor:${ip}`, taskQueue: TASK_QUEUE, args: [ip, 3_600_000] }),

@@ -1,7 +1,7 @@
 /** What every scenario returns: its JSON record (bench/results/<scenario>.json) and its rows of the table. */
 import type { EnforcementKind } from '../../src/enforcement';
-import { sdkWarnings, sdkWarningSamples } from './stack';
-import { boxCpu, cpuSeconds, load1, r2, threadCpu } from './stats';
+import { sdkWarnings, sdkWarningSamples, type ServerKind } from './stack';
+import { boxCpu, load1, r2, threadCpu } from './stats';
 
 export interface RunContext {
   quick: boolean;
@@ -17,6 +17,8 @@ export interface RunContext {
   backendsGiven: boolean;
   /** `scale`: the largest number of active blocks (--scale-max=; default 100,000). */
   scaleMax: number;
+  /** `scale`: the Temporal server it runs on (--server=; default the dev server). */
+  server: ServerKind;
   log: (msg: string) => void;
 }
 
@@ -54,15 +56,16 @@ export interface Scenario {
   run(ctx: RunContext): Promise<ScenarioOutput>;
 }
 
-/** CPU seconds of this process and of the Temporal dev server over a phase, and the load average around it. */
+/** CPU seconds of this process and of the Temporal server over a phase, and the load average around it. */
 export class CpuMeter {
   private readonly startSelf = process.cpuUsage();
   private readonly startServer: number | undefined;
   private readonly load1Before = load1();
   private readonly t0 = Date.now();
 
-  constructor(private readonly serverPid?: number) {
-    this.startServer = cpuSeconds(serverPid);
+  /** `server`: the stack's BenchServer (PostgreSQL's processes count with it). */
+  constructor(private readonly server?: { cpuS(): number | undefined }) {
+    this.startServer = server?.cpuS();
   }
 
   private readonly warningsBefore = { ...sdkWarnings };
@@ -94,7 +97,7 @@ export class CpuMeter {
         .map(([k, v]) => [k, v - (this.warningsBefore[k] ?? 0)] as const)
         .filter(([, v]) => v > 0),
     );
-    const server = cpuSeconds(this.serverPid);
+    const server = this.server?.cpuS();
     return {
       wallS: r2((Date.now() - this.t0) / 1000),
       benchProcessCpuS: r2((self.user + self.system) / 1e6),

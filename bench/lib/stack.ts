@@ -1,8 +1,10 @@
 /**
  * OURS, assembled like src/main.ts: the bundled Temporal dev server on a SQLite file (WAL) in a fresh temp
- * DATA_DIR, the FortiOS emulator, the worker and the HTTP API, all on 127.0.0.1. The worker and the API run
- * in this (the bench) process, as `npm start` runs them in one process; the emulator and the load generator
- * share the process too. The dev server is a child process (its RSS and CPU are read from /proc).
+ * DATA_DIR (or, with `server: 'postgres'`, the production topology's Temporal server on a private PostgreSQL
+ * cluster: src/production/stack.ts), the FortiOS emulator, the worker and the HTTP API, all on 127.0.0.1.
+ * The worker and the API run in this (the bench) process, as `npm start` runs them in one process; the
+ * emulator and the load generator share the process too. The server is a child process (its memory and
+ * CPU, PostgreSQL's included, are read from /proc).
  *
  * Differences from main.ts, all outside the product's code paths: free ports instead of 7233/8080/8443, no
  * Web UI, the emulator keeps no state file and serves HTTPS with a private CA the target trusts (caFile, as
@@ -13,7 +15,7 @@
  * calls of the API, timestamped by wrapping `client.workflow.executeUpdateWithStart` on the bench's client
  * instance (only BlockService calls it); every firewall call through the worker's `onFirewallCall` hook.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,7 +23,9 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config';
-import { startDevServer, type RunningDevServer } from '../../src/temporal/dev-server';
+import type { RunningDevServer } from '../../src/temporal/dev-server';
+import { startTemporalService, type TemporalService } from '../../src/production/stack';
+import { freeServerPorts } from '../../src/production/temporal-server';
 import { bootstrapTemporal } from '../../src/temporal/bootstrap';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
 import { connectClient, createFirewallClients, runWorker } from '../../src/worker/worker';
@@ -29,11 +33,10 @@ import { installRuntime } from '../../src/worker/runtime';
 import { BlockService } from '../../src/blocks/service';
 import { startApiServer } from '../../src/api/server';
 import { recordFirewallCall } from '../../src/api/metrics';
-import { freePort } from '../../src/free-port';
 import { setsOf, type EnforcementKind } from '../../src/enforcement';
 import { EnforcementTracker, GroupTracker } from './tracker';
 import { benchTls } from './tls';
-import { now } from './stats';
+import { cpuSeconds, mib, now, serviceCpuS, serviceMemMiB, treeMiB } from './stats';
 
 /** The feed the threat-feed runs use (an external resource of type address, update method push). */
 export const BENCH_FEED = 'ads-feed';
@@ -53,6 +56,54 @@ export interface OursOptions {
   shards?: number;
   /** Plain HTTP to the emulator (the seed-era bench); default HTTPS. */
   plainHttp?: boolean;
+  /** The Temporal service: the bundled dev server on SQLite (default), or the real server on PostgreSQL. */
+  server?: ServerKind;
+}
+
+export type ServerKind = 'dev' | 'postgres';
+
+/** The Temporal service a bench stack runs on, as the bench measures it (/proc and its files). */
+export interface BenchServer {
+  kind: ServerKind;
+  address: string;
+  /** CPU seconds used so far: the server process, plus PostgreSQL's processes. */
+  cpuS(): number | undefined;
+  /** Memory, MiB: the server's RSS, plus the PSS of PostgreSQL's processes. */
+  memMiB(): number | undefined;
+  /** The database's files, MiB (the SQLite file with its WAL, or PostgreSQL's tables and indexes). */
+  dbMiB(): number;
+}
+
+/** The SQLite files directly in `dir` (the dev server's database and its WAL), MiB. */
+function filesMiB(dir: string): number {
+  let bytes = 0;
+  for (const f of readdirSync(dir)) {
+    try {
+      const s = statSync(path.join(dir, f));
+      if (s.isFile()) bytes += s.size;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return mib(bytes);
+}
+
+/** A dev server as a BenchServer (the floor runs its own). */
+export function devBenchServer(dev: RunningDevServer): BenchServer {
+  const pid = dev.process.pid ?? 0;
+  return { kind: 'dev', address: dev.address, cpuS: () => cpuSeconds(pid), memMiB: () => serviceMemMiB(pid), dbMiB: () => filesMiB(path.dirname(dev.dbFile)) };
+}
+
+function benchServer(kind: ServerKind, service: TemporalService): BenchServer {
+  const pid = service.temporal.child().pid;
+  const pg = () => service.postgres?.child().pid;
+  return {
+    kind,
+    address: service.temporal.address,
+    cpuS: () => serviceCpuS(pid, pg()),
+    memMiB: () => serviceMemMiB(pid, pg()),
+    dbMiB: () => (kind === 'postgres' ? treeMiB(path.join(service.dataDir, 'base')) : filesMiB(service.dataDir)),
+  };
 }
 
 /** One firewall call of the worker (the onFirewallCall hook): operation, end time, duration. */
@@ -74,7 +125,7 @@ export interface Ours {
   enforced: EnforcementTracker;
   client: Client;
   blocks: BlockService;
-  dev: RunningDevServer;
+  server: BenchServer;
   /** The IPv4 enforcement set (its enforcer is enforce:<target>:<set>). */
   group: string;
   target: string;
@@ -171,9 +222,11 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
   try {
     const logger = pino({ level: config.logLevel }, pino.destination({ dest: path.join(dataDir, 'ads-mitigator.log'), sync: false }));
     ensureBenchRuntime();
-    const port = await freePort();
-    const dev = await startDevServer({ dataDir, port, uiPort: 0, ui: false, namespace: config.temporal.namespace });
-    stops.push(() => dev.stop());
+    const kind = o.server ?? 'dev';
+    if (kind === 'postgres') chmodSync(dataDir, 0o755); // PostgreSQL runs as "nobody" when we are root
+    const service = await startTemporalService({ server: kind, dir: dataDir, namespace: config.temporal.namespace, ports: await freeServerPorts() });
+    stops.push(() => service.stop());
+    const server = benchServer(kind, service);
 
     const t = config.targets[0]!;
     const emulator = await startEmulator({
@@ -191,7 +244,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     const tracker = new GroupTracker(emulator, t.groups.ipv4[0]);
     const enforced = new EnforcementTracker(emulator, { groups: [...t.groups.ipv4, ...t.groups.ipv6], feeds: t.feed ? [t.feed] : [] });
 
-    const client = await connectClient(dev.address, config.temporal.namespace);
+    const client = await connectClient(server.address, config.temporal.namespace);
     stops.push(() => client.connection.close());
     // The API hop ends when the Update-with-Start goes out: timestamp it (the first send per block).
     const uwsSentAt = new Map<string, number>();
@@ -210,7 +263,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       firewallCalls.push({ op, endAt: now(), ms, failed: error !== undefined });
       recordFirewallCall(target, op, ms, error);
     };
-    stops.push(await runWorker(config, client, dev.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall }));
+    stops.push(await runWorker(config, client, server.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall }));
 
     const blocks = new BlockService(client, config);
     const api = await startApiServer({
@@ -231,7 +284,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       enforced,
       client,
       blocks,
-      dev,
+      server,
       group: setsOf(t)[0]!,
       target: t.name,
       enforcement,

@@ -2,7 +2,7 @@
 import { execSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 /** Epoch milliseconds with sub-millisecond resolution (the emulator hook and the load share one clock). */
@@ -99,6 +99,86 @@ export function cpuSeconds(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * utime + stime of one process in seconds; with `withReaped`, plus its children it has waited for
+ * (cutime + cstime: PostgreSQL's ended backends). 0 when it is gone.
+ */
+export function procCpu(pid: number, withReaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12]) + (withReaped ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Live children of `pid` (PostgreSQL's backends and helpers). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Proportional set size of a process, MiB (its private memory plus its share of what it maps with others):
+ * summed over PostgreSQL's processes it counts the shared buffers once, where RSS would count them per backend.
+ */
+export function pssMiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU seconds of a Temporal service: the server process, plus PostgreSQL's when it has one (the postmaster,
+ * the backends it has reaped, the live ones: it forks one per connection).
+ */
+export function serviceCpuS(serverPid: number, postgresPid?: number): number {
+  const pg = postgresPid ? procCpu(postgresPid, true) + childrenOf(postgresPid).reduce((a, p) => a + procCpu(p, false), 0) : 0;
+  return procCpu(serverPid, false) + pg;
+}
+
+/** Memory of a Temporal service, MiB: the server's RSS plus the PSS of every PostgreSQL process. */
+export function serviceMemMiB(serverPid: number, postgresPid?: number): number | undefined {
+  const server = vmRssMiB(serverPid);
+  if (server === undefined) return undefined;
+  const pg = postgresPid ? [postgresPid, ...childrenOf(postgresPid)].reduce((a, p) => a + pssMiB(p), 0) : 0;
+  return Math.round(server + pg);
+}
+
+/** Bytes of the files under `dir`, recursively, MiB. */
+export function treeMiB(dir: string): number {
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      try {
+        if (e.isDirectory()) walk(path.join(d, e.name));
+        else if (e.isFile()) bytes += statSync(path.join(d, e.name)).size;
+      } catch {
+        // gone meanwhile
+      }
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    // gone
+  }
+  return mib(bytes);
 }
 
 /**

@@ -49,7 +49,7 @@ export async function backendBurst(ctx: RunContext, kind: EnforcementKind, ips: 
     const count = ips.length;
     const c0 = emulatorCalls(stack);
     const w0 = emulatorWrites(stack.emulator);
-    const meter = new CpuMeter(stack.dev.process.pid);
+    const meter = new CpuMeter(stack.server);
     const sentAt = new Map<string, number>();
     const outcomes: Record<string, number> = {};
     let webhookErrors = 0;
@@ -145,7 +145,7 @@ export async function floorBurst(ctx: RunContext, ips: string[], lat: number, co
   const floor = await startFloor({ writeLatencyMs: lat });
   try {
     const c0 = emulatorCalls(floor);
-    const meter = new CpuMeter(floor.dev.process.pid);
+    const meter = new CpuMeter(floor.server);
     const t0 = now();
     const startErrors: Record<string, number> = {};
     const starting = inPool(ips, FLOOR_STARTS_IN_FLIGHT, async (ip) => {

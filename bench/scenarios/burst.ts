@@ -20,7 +20,7 @@ import { Webhook, adsLine, attackerIps, eventId, inPool } from '../lib/load';
 import { historyShape } from '../lib/history';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { Ours, startOurs } from '../lib/stack';
-import { machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
+import { machine, mib, now, r1, r2, sleep } from '../lib/stats';
 import { BURST_VS_FLOOR, TARGETS } from '../lib/backends';
 import { backendBurst, burstResultsFor, floorBurst } from './backend-burst';
 import { GROUP_SHARDS } from './latency';
@@ -243,7 +243,7 @@ export async function oursBurst(
     };
     const w0 = emulatorWrites(stack.emulator);
     const r0 = emulatorReads(stack.emulator);
-    const meter = new CpuMeter(stack.dev.process.pid);
+    const meter = new CpuMeter(stack.server);
     const t0 = now();
     const outcomes: Record<string, number> = {};
     let webhookErrors = 0;
@@ -332,7 +332,7 @@ function memory(stack: Ours, activeBlocks: number, idle?: MemorySample['idle']):
   const gc = globalGc();
   gc?.();
   const after = process.memoryUsage();
-  const temporal = vmRssMiB(stack.dev.process.pid);
+  const temporal = stack.server.memMiB();
   return {
     activeBlocks,
     benchProcessRssMiB: mib(m.rss),

@@ -42,7 +42,7 @@ export const ingestScenario: Scenario = {
       await stack.tracker.until(() => ips.every((ip) => stack.tracker.members.has(addressObjectName(ip))), 60_000);
 
       const phase = async (name: string, senders: number, linesFor: (i: number) => string[]) => {
-        const meter = new CpuMeter(stack.dev.process.pid);
+        const meter = new CpuMeter(stack.server);
         const { results, elapsedMs } = await closedLoop<Sent>(senders, phaseMs, maxRequests, (i) => hook.post(linesFor(i)));
         conditions[name] = meter.read();
         const ok = results.filter((r) => r.status === 200);

@@ -108,7 +108,7 @@ async function oursLatency(kind: EnforcementKind, lat: number, count: number, bl
     const sent: number[] = [];
     const c0 = emulatorCalls(stack);
     const w0 = emulatorWrites(stack.emulator);
-    const meter = new CpuMeter(stack.dev.process.pid);
+    const meter = new CpuMeter(stack.server);
     const t0 = now();
     const replies = await openLoop(count, RATE, (i) => {
       sent[i] = now();
@@ -186,7 +186,7 @@ async function floorLatency(lat: number, count: number, block: number, condition
     const ips = attackerIps(count, block);
     const sent: number[] = [];
     const c0 = emulatorCalls(floor);
-    const meter = new CpuMeter(floor.dev.process.pid);
+    const meter = new CpuMeter(floor.server);
     await openLoop(count, RATE, (i) => {
       sent[i] = now();
       return floor.start(ips[i]!);

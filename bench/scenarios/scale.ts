@@ -7,17 +7,17 @@
  * 20/s, and the time of a full repair: the feed is wiped on the emulator (as an operator or a firmware
  * reset would), then `reconcileTarget` runs (it re-asserts every active block whose entry is missing;
  * they resend through the enforcer), timed until every active block is on the feed again. The whole run
- * to 100,000 takes about an hour on the 2-core box.
+ * to 100,000 takes about an hour and a half on the 2-core box. `--server=postgres` runs the same on the
+ * production topology's Temporal server (PostgreSQL persistence and SQL visibility) instead of the dev
+ * server's SQLite file: the store is the one thing that differs.
  */
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { WORKFLOW_TYPES } from '../../workflows/messages';
 import { hopBreakdown, spread } from '../lib/hops';
 import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
 import { emulatorCalls, waitActive } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
-import { dist, loopDelay, machine, mib, now, r1, r2, sleep, vmRssMiB } from '../lib/stats';
+import { dist, loopDelay, machine, mib, now, r1, r2, sleep } from '../lib/stats';
 
 const CHECKPOINTS = [10_000, 50_000, 100_000];
 const PROBE = 100;
@@ -47,22 +47,9 @@ function manyIps(n: number): string[] {
   return out;
 }
 
-function dirMiB(dir: string): number {
-  let bytes = 0;
-  for (const f of readdirSync(dir)) {
-    try {
-      const s = statSync(path.join(dir, f));
-      if (s.isFile()) bytes += s.size;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return mib(bytes);
-}
-
 export const scaleScenario: Scenario = {
   name: 'scale',
-  describe: 'threat-feed with up to 100,000 active blocks: memory, DB size, p99 of new blocks, full repair time (--scale-max=N)',
+  describe: 'threat-feed with up to 100,000 active blocks: memory, DB size, p99 of new blocks, full repair time (--scale-max=N, --server=dev|postgres)',
   async run(ctx: RunContext): Promise<ScenarioOutput> {
     const max = ctx.quick ? Math.min(ctx.scaleMax, 1000) : ctx.scaleMax;
     const checkpoints = [...CHECKPOINTS.filter((c) => c < max), max];
@@ -72,7 +59,8 @@ export const scaleScenario: Scenario = {
     const conditions: Record<string, unknown> = {};
     const all = manyIps(max + checkpoints.length * PROBE);
     let next = 0;
-    const stack = await startOurs({ writeLatencyMs: 50, enforcement: 'threat-feed', ttl: '12h', env: { FORTIGATE_FEED_CAPACITY: '300000' } });
+    const stack = await startOurs({ writeLatencyMs: 50, enforcement: 'threat-feed', ttl: '12h', env: { FORTIGATE_FEED_CAPACITY: '300000' }, server: ctx.server });
+    ctx.log(`scale: Temporal server: ${stack.server.kind === 'postgres' ? 'PostgreSQL-backed (production topology)' : 'dev server (SQLite)'}`);
     const hook = new Webhook(stack.apiUrl, stack.webhookSecret, 8);
     // The probe's own client, as many connections as the latency scenario's: a webhook answers once the block's
     // first task ran (~1 s at 50,000 blocks), so 8 connections carried ~8 requests/s and the 20/s probe queued
@@ -80,13 +68,13 @@ export const scaleScenario: Scenario = {
     const probeHook = new Webhook(stack.apiUrl, stack.webhookSecret, PROBE_CONNECTIONS);
     const active: string[] = [];
     try {
-      const idle = { rssMiB: mib(process.memoryUsage().rss), devRssMiB: vmRssMiB(stack.dev.process.pid), dbMiB: dirMiB(stack.dataDir) };
+      const idle = { rssMiB: mib(process.memoryUsage().rss), serverMemMiB: stack.server.memMiB(), dbMiB: stack.server.dbMiB() };
       for (const cp of checkpoints) {
         // ---- fill up to the checkpoint (the probe's blocks count too)
         const fill = all.slice(next, next + Math.max(0, cp - active.length - PROBE));
         next += fill.length;
         ctx.log(`scale: filling ${fill.length} blocks (to ${cp})`);
-        const meter = new CpuMeter(stack.dev.process.pid);
+        const meter = new CpuMeter(stack.server);
         const f0 = now();
         const batches: string[][] = [];
         for (let i = 0; i < fill.length; i += 50) batches.push(fill.slice(i, i + 50));
@@ -132,17 +120,17 @@ export const scaleScenario: Scenario = {
         (globalThis as { gc?: () => void }).gc?.();
         const rssMiB = mib(process.memoryUsage().rss);
         const heapMiB = mib(process.memoryUsage().heapUsed);
-        const devRssMiB = vmRssMiB(stack.dev.process.pid);
-        const dbMiB = dirMiB(stack.dataDir);
+        const serverMemMiB = stack.server.memMiB();
+        const dbMiB = stack.server.dbMiB();
 
         // Logged before the repair too: a run cut short keeps what it measured.
-        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, settled, settleS, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, probeLoopDelayMs, rssMiB, heapMiB, devRssMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
+        ctx.log(`scale: ${JSON.stringify({ activeBlocks: active.length, settled, settleS, fillS: r1(fillS), fillPerS: r1(fill.length / fillS), newBlocksMs: probeMs, probeLoopDelayMs, rssMiB, heapMiB, serverMemMiB, dbMiB, idle, newBlocksHops: hops && Object.fromEntries(Object.entries(hops.hops).map(([h, d]) => [h, [d.p50, d.p95]])) })}`);
         // ---- full repair: wipe the feed, reconcile, until every active block is back
         ctx.log(`scale: repair of ${active.length} entries (feed wiped, reconcileTarget)`);
         stack.emulator.state.feeds.replace(BENCH_FEED, []);
         const c0 = emulatorCalls(stack);
         const fc0 = stack.firewallCalls.length;
-        const rMeter = new CpuMeter(stack.dev.process.pid);
+        const rMeter = new CpuMeter(stack.server);
         const r0 = now();
         const report = stack.client.workflow.execute(WORKFLOW_TYPES.reconcile, {
           workflowId: `bench-repair-${cp}`,
@@ -186,14 +174,14 @@ export const scaleScenario: Scenario = {
           newBlocksHops: hops,
           /** Our process's event-loop delay during the probe (worker, API, emulator and load share it). */
           probeLoopDelayMs,
-          memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, devServerRssMiB: devRssMiB, databaseMiB: dbMiB, idle },
+          memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, serverMemMiB, databaseMiB: dbMiB, idle },
           repair: { entries: active.length, allBackS: repaired && !stalled ? repairS : undefined, stalled, workerPollers: pollers, pendingAtEnd: pending.size, reconcileWorkflowS: reconcileS, firewallCalls: emulatorCalls(stack) - c0, firewallOps: ops, backPer10s: Array.from(backPer10s, (x) => x ?? 0), report: reconcileReport, notBlockedInSampleOf1000: missingAfter },
         };
         points.push(point);
         ctx.log(`scale: repair ${JSON.stringify({ ...point.repair, report: undefined })}`);
         const k = `${active.length}`;
         rows.push(
-          { scenario: 'scale', lat: '50', metric: `${k} blocks: our process RSS / dev server RSS / database MiB`, ours: `${rssMiB} / ${devRssMiB} / ${dbMiB}` },
+          { scenario: 'scale', lat: '50', metric: `${k} blocks: our process RSS / ${stack.server.kind} server memory / database MiB`, ours: `${rssMiB} / ${serverMemMiB} / ${dbMiB}` },
           { scenario: 'scale', lat: '50', metric: `${k} blocks: fill rate blocks/s; new blocks event→enforced p50 / p99 ms`, ours: `${point.fill.perS}; ${probeMs.p50} / ${probeMs.p99}` },
           { scenario: 'scale', lat: '50', metric: `${k} blocks: full repair (feed wiped → all back), s; firewall calls`, ours: `${point.repair.allBackS ?? `${stalled ? 'stalled' : 'not done'} after ${repairS} (${pending.size} missing)`}; ${point.repair.firewallCalls}` },
         );
@@ -208,7 +196,7 @@ export const scaleScenario: Scenario = {
         scenario: 'scale',
         startedAt,
         machine: machine(),
-        params: { checkpoints, probe: PROBE, writeLatencyMs: 50, backend: 'threat-feed', ttl: '12h', webhook: { linesPerRequest: 50, requestsInFlight: 8, probeConnections: PROBE_CONNECTIONS }, quick: ctx.quick },
+        params: { server: ctx.server, checkpoints, probe: PROBE, writeLatencyMs: 50, backend: 'threat-feed', ttl: '12h', webhook: { linesPerRequest: 50, requestsInFlight: 8, probeConnections: PROBE_CONNECTIONS }, quick: ctx.quick },
         ours: { points },
         baseline: {},
         targets: {},

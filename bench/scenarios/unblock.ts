@@ -40,7 +40,7 @@ export const unblockScenario: Scenario = {
       try {
         const ips = attackerIps(count, block++);
         const members = ips.map(addressObjectName);
-        const meter = new CpuMeter(stack.dev.process.pid);
+        const meter = new CpuMeter(stack.server);
         const replies = await openLoop(count, rate, (i) => hook.post([adsLine(eventId(), ips[i]!)]));
         const expiresAt = replies.map((r) => Date.parse(r?.body?.events[0]?.ips?.[0]?.targets?.[0]?.expiresAt ?? ''));
         await waitLifted(stack.tracker, members, ttlMs + 60_000);

@@ -84,43 +84,9 @@ export async function startProductionStack(o: ProductionStackOptions): Promise<P
   if (config.targets.length > 1 && config.targets.some((t) => !t.url)) throw new Error('TARGETS_FILE: every target needs its url here (the emulator stands in for one FORTIGATE_URL only)');
 
   try {
-    let bins: TemporalServerBinaries | undefined;
-    let postgres: RunningPostgres | undefined;
-    let temporal: ProductionStack['temporal'];
-    let schemaSteps: string[] = [];
-    if (o.server === 'dev') {
-      const dev = await startDevServer({ dataDir: dir, port: ports.frontend, uiPort: 0, ui: false, namespace: config.temporal.namespace });
-      started.push(dev);
-      const devChild = { name: 'temporal-dev-server', pid: dev.process.pid ?? -1 } as Child;
-      temporal = { address: dev.address, child: () => devChild };
-      log(`Temporal dev server (SQLite ${dev.dbFile}) serving on ${dev.address}`);
-    } else {
-      bins = await ensureTemporalServer({ log });
-
-      // ---- PostgreSQL and the schemas
-      const password = secretFile(path.join(dir, 'postgres-password'));
-      const sql = { host: '127.0.0.1', port: ports.postgres, user: 'temporal', password };
-      postgres = await startPostgres({ dir: path.join(dir, 'postgresql'), port: ports.postgres, user: sql.user, password, logFile: path.join(logs, 'postgresql.log') });
-      started.push(postgres);
-      log(`PostgreSQL ${postgres.version} on 127.0.0.1:${postgres.port} (runs as ${postgres.osUser}; data ${path.join(dir, 'postgresql')})`);
-      schemaSteps = await setupSchemas(bins, sql, log);
-
-      // ---- Temporal server, namespace, search attributes
-      const server = await startTemporalServer({
-        bins,
-        configFile: path.join(projectRoot(), 'deploy', 'temporal', 'config.yaml'),
-        dynamicConfigFile: path.join(projectRoot(), 'deploy', 'dynamicconfig', 'production.yaml'),
-        ports,
-        sql,
-        logFile: path.join(logs, 'temporal-server.log'),
-        historyShards: o.historyShards,
-      });
-      started.push(server);
-      temporal = server;
-      log(`Temporal server ${bins.version} serving on ${server.address}`);
-      await bootstrapNamespace(server.address, config.temporal.namespace);
-      log(`namespace ${config.temporal.namespace} and search attributes registered`);
-    }
+    const service = await startTemporalService({ server: o.server, dir, namespace: config.temporal.namespace, ports, historyShards: o.historyShards, log });
+    started.push(service);
+    const { bins, postgres, temporal, schemaSteps } = service;
 
     // ---- the firewall: the configured one, or the bundled emulator as its own process
     const target = config.targets[0]!;
@@ -202,6 +168,80 @@ export async function startProductionStack(o: ProductionStackOptions): Promise<P
     return { bins, postgres, temporal, firewallUrl: firewallUrl!, emulator, workers, apis, schemaSteps, dir, startWorker, startApi, stop: stopAll };
   } catch (err) {
     await stopAll();
+    throw err;
+  }
+}
+
+export interface TemporalServiceOptions {
+  /** 'postgres' (default): the real server on a private PostgreSQL cluster; 'dev': the bundled dev server on SQLite. */
+  server?: 'postgres' | 'dev';
+  /** Its files: DIR/postgresql (the cluster) and DIR/logs, or the dev server's SQLite file in DIR. */
+  dir: string;
+  namespace: string;
+  ports: ServerPorts & { postgres: number };
+  historyShards?: number;
+  log?: (msg: string) => void;
+}
+
+export interface TemporalService {
+  bins?: TemporalServerBinaries;
+  postgres?: RunningPostgres;
+  temporal: ProductionStack['temporal'];
+  schemaSteps: string[];
+  /** Where the server keeps its data (the PostgreSQL cluster, or the directory of the SQLite file). */
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Temporal service alone, ready for workers: PostgreSQL, the schemas, the server, the namespace and our
+ * search attributes (or the dev server). The production stack starts its processes on it; the bench runs
+ * its in-process worker on it to compare the two stores at scale.
+ */
+export async function startTemporalService(o: TemporalServiceOptions): Promise<TemporalService> {
+  const log = o.log ?? (() => {});
+  const logs = path.join(o.dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const started: { stop(): Promise<unknown> }[] = [];
+  const stop = async () => {
+    for (const s of started.splice(0).reverse()) await s.stop().catch((err) => log(`error while stopping: ${(err as Error).message}`));
+  };
+  try {
+    if (o.server === 'dev') {
+      const dev = await startDevServer({ dataDir: o.dir, port: o.ports.frontend, uiPort: 0, ui: false, namespace: o.namespace });
+      started.push(dev);
+      const devChild = { name: 'temporal-dev-server', pid: dev.process.pid ?? -1 } as Child;
+      log(`Temporal dev server (SQLite ${dev.dbFile}) serving on ${dev.address}`);
+      return { temporal: { address: dev.address, child: () => devChild }, schemaSteps: [], dataDir: o.dir, stop };
+    }
+    const bins = await ensureTemporalServer({ log });
+
+    // ---- PostgreSQL and the schemas
+    const password = secretFile(path.join(o.dir, 'postgres-password'));
+    const sql = { host: '127.0.0.1', port: o.ports.postgres, user: 'temporal', password };
+    const pgDir = path.join(o.dir, 'postgresql');
+    const postgres = await startPostgres({ dir: pgDir, port: o.ports.postgres, user: sql.user, password, logFile: path.join(logs, 'postgresql.log') });
+    started.push(postgres);
+    log(`PostgreSQL ${postgres.version} on 127.0.0.1:${postgres.port} (runs as ${postgres.osUser}; data ${pgDir})`);
+    const schemaSteps = await setupSchemas(bins, sql, log);
+
+    // ---- Temporal server, namespace, search attributes
+    const server = await startTemporalServer({
+      bins,
+      configFile: path.join(projectRoot(), 'deploy', 'temporal', 'config.yaml'),
+      dynamicConfigFile: path.join(projectRoot(), 'deploy', 'dynamicconfig', 'production.yaml'),
+      ports: o.ports,
+      sql,
+      logFile: path.join(logs, 'temporal-server.log'),
+      historyShards: o.historyShards,
+    });
+    started.push(server);
+    log(`Temporal server ${bins.version} serving on ${server.address}`);
+    await bootstrapNamespace(server.address, o.namespace);
+    log(`namespace ${o.namespace} and search attributes registered`);
+    return { bins, postgres, temporal: server, schemaSteps, dataDir: pgDir, stop };
+  } catch (err) {
+    await stop();
     throw err;
   }
 }
