@@ -78,7 +78,8 @@ export interface Config {
   };
   targets: TargetConfig[];
   emulator: { port: number; token: string; groupLimit: number; version: string };
-  block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number };
+  /** earlyAdd (EARLY_ADD): the API hands a new block's add to the enforcer beside the block's start (workflows/early-adds.ts). */
+  block: { ttlMs: number; maxTtlMs: number; escalation?: { factor: number; maxTtlMs: number }; batchWindowMs: number; earlyAdd: boolean };
   intake: IntakePolicy;
   ipPolicy: IpPolicy;
   syslog?: SyslogConfig;
@@ -325,6 +326,7 @@ export function loadConfig(env: Env = process.env): LoadedConfig {
       ttlMs: r.duration('BLOCK_TTL', '6h'),
       maxTtlMs: r.duration('BLOCK_MAX_TTL', '30d'),
       batchWindowMs: r.duration('GROUP_BATCH_WINDOW', '0s', true),
+      earlyAdd: r.bool('EARLY_ADD', true),
     },
     intake: { ...DEFAULT_INTAKE_POLICY },
     ipPolicy: { ...DEFAULT_IP_POLICY },

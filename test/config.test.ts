@@ -193,6 +193,12 @@ test('MAX_TARGETS_PER_EVENT: default 100, from 1 to 1000', () => {
   expect(() => loadConfig({ DATA_DIR: tmp(), MAX_TARGETS_PER_EVENT: '1001' })).toThrow(/MAX_TARGETS_PER_EVENT/);
 });
 
+test('EARLY_ADD: on by default, off with false; anything else is named', () => {
+  expect(loadConfig({ DATA_DIR: tmp() }).config.block.earlyAdd).toBe(true);
+  expect(loadConfig({ DATA_DIR: tmp(), EARLY_ADD: 'false' }).config.block.earlyAdd).toBe(false);
+  expect(() => loadConfig({ DATA_DIR: tmp(), EARLY_ADD: 'sometimes' })).toThrow(/EARLY_ADD/);
+});
+
 describe('syslog listener settings', () => {
   test('off by default; a port turns it on, for loopback senders on loopback', () => {
     expect(loadConfig({ DATA_DIR: tmp() }).config.syslog).toBeUndefined();

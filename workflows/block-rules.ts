@@ -165,3 +165,12 @@ export function relative(ms: number, now: number): string {
   const parts = d >= 86_400_000 ? [Math.floor(d / 86_400_000) + 'd', Math.floor((d % 86_400_000) / 3_600_000) + 'h'] : d >= 3_600_000 ? [Math.floor(d / 3_600_000) + 'h', Math.floor((d % 3_600_000) / 60_000) + 'm'] : [Math.max(0, Math.round(d / 60_000)) + 'm'];
   return ms >= now ? `in ${parts.join(' ')}` : `${parts.join(' ')} ago`;
 }
+
+/**
+ * The object comment's text of a block's add: its latest ADS event, or the manual reason and who gave it. The
+ * API's early add (early-adds.ts) writes the same, so an entry reads alike whichever add put it there.
+ */
+export function addLabel(latest: Pick<EventRef, 'id' | 'method' | 'severity'> | undefined, reason: string, actor: string): string {
+  const manual = !latest || latest.id.startsWith('manual:');
+  return manual ? `${reason} (${actor})` : `ADS event ${latest.id}${latest.method ? ` ${latest.method}` : ''}${latest.severity ? ` (${latest.severity})` : ''}`;
+}

@@ -20,6 +20,7 @@ import { Notifier } from './notify';
 import type { NotifyKind } from '../src/notify/events';
 import {
   accepts,
+  addLabel,
   applyStillActive,
   extend,
   extendProblem,
@@ -382,8 +383,6 @@ class Block {
 
   /** A short description for the firewall object (the backend prefixes its ownership marker and the expiry). */
   private label(): string {
-    const e = this.s.events[this.s.events.length - 1];
-    const manual = !e || e.id.startsWith('manual:');
-    return manual ? `${this.input.reason} (${this.input.actor})` : `ADS event ${e.id}${e.method ? ` ${e.method}` : ''}${e.severity ? ` (${e.severity})` : ''}`;
+    return addLabel(this.s.events[this.s.events.length - 1], this.input.reason, this.input.actor);
   }
 }

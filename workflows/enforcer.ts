@@ -16,6 +16,7 @@ import * as wf from '@temporalio/workflow';
 import { answering, repairing, setWriter } from './activity-options';
 import { ChangeQueue, tickAnswers } from './change-queue';
 import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
+import { EarlyAdds } from './early-adds';
 import {
   changesSignal,
   EnforcerInput,
@@ -57,6 +58,20 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // flood, made bigger (batch-policy.ts); the backend's numbers come back with every commit.
   let batching: Batching = input.carried?.batching ?? DEFAULT_BATCHING;
   const arrivals = new ArrivalLog();
+  // Adds the API sent ahead of their blocks (early-adds.ts): each applied one is checked once its claim time is over.
+  const early = new EarlyAdds(input.carried?.earlyWithdrawals);
+  let withdrawing = false;
+  let withdrawDue = false;
+  const withdrawLater = () => {
+    if (withdrawing || early.size === 0 || !wf.patched('early-adds')) return;
+    withdrawing = true;
+    void (async () => {
+      for (let next = early.nextDueMs(); next !== undefined && next > Date.now(); next = early.nextDueMs()) await wf.sleep(next - Date.now());
+      withdrawing = false;
+      withdrawDue = true;
+    })();
+  };
+  withdrawLater();
   let backoffMs = 0;
   let retryingSinceMs: number | undefined;
 
@@ -88,8 +103,11 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
 
   wf.setHandler(changesSignal, (changes) => {
     signals++;
-    arrivals.add(Date.now(), changes.length);
-    for (const c of changes) queue.push(c);
+    // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
+    // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
+    const flood = burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
+    arrivals.add(Date.now(), changes.filter((c) => !c.early).length);
+    for (const c of changes) if (!c.early || early.accept(queue.size, flood)) queue.push(c);
   });
   wf.setHandler(resyncSignal, () => {
     signals++;
@@ -103,7 +121,13 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let nudging = recover;
   let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   for (;;) {
-    await wf.condition(() => queue.size > 0 || resync || recheckDue);
+    await wf.condition(() => queue.size > 0 || resync || recheckDue || withdrawDue);
+    if (withdrawDue) {
+      withdrawDue = false;
+      for (const c of early.due(Date.now())) queue.push(c);
+      withdrawLater();
+      if (queue.size === 0 && !resync && !recheckDue) continue;
+    }
     if (recheckDue) {
       recheckDue = false;
       for (const ip of recent.ips()) queue.push({ ...recent.get(ip)!.change, owner: undefined });
@@ -138,14 +162,20 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
+      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early);
       continue;
     }
     backoffMs = 0;
     retryingSinceMs = undefined;
     batchWindowMs = result.batchWindowMs;
     batching = result.batching ?? batching;
-    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push({ ...q.change, owner: undefined });
+    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push({ ...q.change, owner: undefined, early: undefined });
+    early.committed(
+      batch.filter((q) => result.outcomes[q.change.ip]?.status === 'ok').map((q) => q.change),
+      result.evicted.map((e) => e.ip),
+      Date.now(),
+    );
+    withdrawLater();
     for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
     if (uncertain || result.attempt > 1) {
@@ -172,7 +202,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching);
+    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early);
   }
 }
 
@@ -180,11 +210,16 @@ function shouldContinueAsNew(signals: number): boolean {
   return signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested;
 }
 
-async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching): Promise<never> {
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds): Promise<never> {
   await replying;
   await wf.condition(wf.allHandlersFinished);
   const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
-  return wf.continueAsNew<typeof enforcer>({ target: input.target, set: input.set, carried: { queue: carriedQueue, stats, truncated, batching } });
+  const earlyWithdrawals = early.carry();
+  return wf.continueAsNew<typeof enforcer>({
+    target: input.target,
+    set: input.set,
+    carried: { queue: carriedQueue, stats, truncated, batching, ...(earlyWithdrawals.length ? { earlyWithdrawals } : {}) },
+  });
 }
 
 /** The message of the innermost cause (an ActivityFailure wraps the ApplicationFailure that says why). */

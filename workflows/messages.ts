@@ -242,6 +242,11 @@ export interface SetChange {
   expiresAtMs?: number;
   /** add: a short human description (object comments). */
   label?: string;
+  /**
+   * add, no owner: sent by the API beside the block's start, before the block exists (workflows/early-adds.ts):
+   * applied without a check, withdrawn later unless a block's own add followed.
+   */
+  early?: true;
 }
 
 export interface EnforcerStats {
@@ -269,11 +274,18 @@ export interface QueuedChange {
   waiters: Waiter[];
 }
 
+/** An applied early add waiting for its block's own add; checked (and withdrawn unless a block holds it) when due. */
+export interface PendingWithdrawal {
+  ip: string;
+  family: AddressFamily;
+  dueAtMs: number;
+}
+
 export interface EnforcerInput {
   target: string;
   set: string;
   /** `batching`: the backend's tick sizes last reported (batch-policy.ts), so a fresh run's first ticks are sized right. */
-  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean; batching?: Batching };
+  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean; batching?: Batching; earlyWithdrawals?: PendingWithdrawal[] };
 }
 
 export interface EnforcerStatus {

@@ -12,8 +12,13 @@
  *   pickup     → the block's first WorkflowTaskStarted (matching, the worker polling and taking it)
  *   first task → the block's askEnforcer signal received by the enforcer (WorkflowExecutionSignaled on the
  *                enforcer: the first activation, admitBlock + askEnforcer local activities)
+ *   early add  Update-with-Start sent → the API's early add (sent beside it, workflows/early-adds.ts) received by
+ *                the enforcer. When it arrived before the block's own add, the path to the firewall is
+ *                api → early add → queue → firewall, and start / pickup / first task run beside it (they
+ *                still lead to `active`)
  *   queue      → the enforcer's tick that carries the IP starts (its workflow task started, or the previous
- *                local activity of the same task completed): waiting for the enforcer to get to it
+ *                local activity of the same task completed), from whichever add reached the enforcer first:
+ *                waiting for the enforcer to get to it
  *   firewall   → enforced on the firewall (the emulator applied the write: tracker)
  *   commit end → applyChanges completed (marker completion time; the rest of the commit after the IP landed)
  *   answer     → setAnswer signal received by the block (WorkflowExecutionSignaled on the block: the
@@ -30,7 +35,7 @@ const ET = temporal.api.enums.v1.EventType;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
 
-export const HOPS = ['api', 'start', 'pickup', 'first task', 'queue', 'firewall', 'commit end', 'answer', 'active'] as const;
+export const HOPS = ['api', 'start', 'pickup', 'first task', 'early add', 'queue', 'firewall', 'commit end', 'answer', 'active'] as const;
 export type Hop = (typeof HOPS)[number];
 
 export interface HopReport {
@@ -41,8 +46,10 @@ export interface HopReport {
   /** Sums for reference: event → enforced and event → active, over the same sample. */
   eventToEnforced: Dist;
   eventToActive: Dist;
-  /** IPs of the sample whose add reached the enforcer more than once (a block re-sent its request). */
+  /** IPs of the sample whose own add reached the enforcer more than once (a block re-sent its request). */
   resentAdds: number;
+  /** IPs of the sample whose early add reached the enforcer before their block's own add (the shorter path). */
+  earlyFirst: number;
   /** The enforcer's ticks in the window: how many, IPs per tick, applyChanges duration. */
   ticks: { n: number; ipsPerTick: Dist; applyMs: Dist; runs: number; historyEvents: number };
   /** The enforcer's workflow tasks in the window, started → completed (local activities run inside them). */
@@ -121,6 +128,7 @@ async function histories(client: Client, workflowId: string, allRuns: boolean): 
 /** The enforcer's view: when each IP's add arrived (first signal) and the tick that committed it. */
 async function enforcerTimes(client: Client, workflowId: string) {
   const signalAt = new Map<string, number>();
+  const earlyAt = new Map<string, number>();
   const addSignals = new Map<string, number>();
   const tickOf = new Map<string, Tick>();
   const ticks: Tick[] = [];
@@ -140,9 +148,13 @@ async function enforcerTimes(client: Client, workflowId: string) {
         case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
           const a = e.workflowExecutionSignaledEventAttributes;
           if (a?.signalName !== 'changes') break;
-          const changes = decode(a.input) as { op: string; ip: string }[] | undefined;
+          const changes = decode(a.input) as { op: string; ip: string; early?: boolean }[] | undefined;
           for (const c of changes ?? []) {
             if (c.op !== 'add') continue;
+            if (c.early) {
+              if (!earlyAt.has(c.ip)) earlyAt.set(c.ip, at);
+              continue;
+            }
             if (!signalAt.has(c.ip)) signalAt.set(c.ip, at);
             addSignals.set(c.ip, (addSignals.get(c.ip) ?? 0) + 1);
           }
@@ -179,7 +191,7 @@ async function enforcerTimes(client: Client, workflowId: string) {
       }
     }
   }
-  return { signalAt, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
+  return { signalAt, earlyAt, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
 }
 
 /** The block's view: started, its setAnswer arrival and the task that made it active. */
@@ -208,6 +220,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
   const toEnforced: number[] = [];
   const toActive: number[] = [];
   let complete = 0;
+  let earlyFirst = 0;
   const CONCURRENT = 8;
   const blocks = new Map<string, ReturnType<typeof blockTimes>>();
   for (let i = 0; i < sample.length; i += CONCURRENT) {
@@ -222,6 +235,9 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
     const b = blocks.get(ip)!;
     const uws = stack.uwsSentAt.get(blockWorkflowId(stack.target, ip));
     const sig = enf.signalAt.get(ip);
+    const early = enf.earlyAt.get(ip);
+    const viaEarly = early !== undefined && (sig === undefined || early < sig);
+    if (viaEarly) earlyFirst++;
     const tick = enf.tickOf.get(ip);
     const enforcedAt = stack.enforced.ips.get(ip)?.firstIn;
     const points: [Hop, number | undefined, number | undefined][] = [
@@ -229,7 +245,8 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
       ['start', uws, b.startedAt],
       ['pickup', b.startedAt, b.pickedAt],
       ['first task', b.pickedAt, sig],
-      ['queue', sig, tick?.start],
+      ...(early !== undefined ? ([['early add', uws, early]] as [Hop, number | undefined, number | undefined][]) : []),
+      ['queue', viaEarly ? early : sig, tick?.start],
       // dry-run has no firewall: its "firewall" hop is the commit itself.
       ['firewall', tick?.start, stack.enforcement === 'dry-run' ? tick?.end : enforcedAt],
       ['commit end', stack.enforcement === 'dry-run' ? tick?.end : enforcedAt, tick?.end],
@@ -255,6 +272,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
     sampled: sample.length,
     complete,
     resentAdds: sample.filter(({ ip }) => (enf.addSignals.get(ip) ?? 0) > 1).length,
+    earlyFirst,
     hops: Object.fromEntries(HOPS.map((h) => [h, dist(per[h])])) as Record<Hop, Dist>,
     eventToEnforced: dist(toEnforced),
     eventToActive: dist(toActive),

@@ -10,9 +10,13 @@ import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
 import { KeyedQueue } from './keyed-queue';
+import { KnownBlocks } from './known-blocks';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { ipBlock } from '../../workflows/block';
-import { enforcementRefFor } from '../enforcement';
+import { addLabel } from '../../workflows/block-rules';
+import { EARLY_QUEUE_MAX } from '../../workflows/early-adds';
+import { enforcementRefFor, takesEarlyAdds } from '../enforcement';
+import { sendToEnforcer } from '../../activities/messaging';
 import {
   BLOCK_TYPES_CLAUSE,
   BlockInput,
@@ -27,6 +31,7 @@ import {
   recordEventUpdate,
   RecordEventResult,
   SA,
+  SetChange,
   statusQuery,
   WORKFLOW_TYPES,
 } from '../../workflows/messages';
@@ -90,6 +95,10 @@ export interface BlockSummary {
 export class BlockService {
   /** One Update at a time per block workflow from this process (see KeyedQueue). */
   private readonly perBlock = new KeyedQueue();
+  /** Blocks seen running from here: their repeat events send no early add. */
+  private readonly known = new KnownBlocks();
+  /** Block requests of this process waiting for their block: past EARLY_QUEUE_MAX it is a burst, which sends none. */
+  private inFlight = 0;
 
   /** How long one HTTP request may wait on a block before it is answered with the block's current state. */
   private readonly waitLimitMs: number;
@@ -133,6 +142,15 @@ export class BlockService {
   }
 
   private async blockOn(t: TargetConfig, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): Promise<BlockResult> {
+    this.inFlight++;
+    try {
+      return await this.startOrRecord(t, v, req, event);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async startOrRecord(t: TargetConfig, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): Promise<BlockResult> {
     const set = enforcementRefFor(t, v.family).set;
     const input: BlockInput = {
       target: t.name,
@@ -147,6 +165,11 @@ export class BlockService {
     };
     const workflowId = blockWorkflowId(t.name, v.ip);
     const waitUntil = Date.now() + this.waitLimitMs;
+    // The firewall write need not wait for the block to start and run its first task: the enforcer gets the add
+    // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run, nor in a
+    // burst (the enforcer would drop it: big ticks then, and every message costs the server).
+    const early = this.config.block.earlyAdd && takesEarlyAdds(t) && this.inFlight <= EARLY_QUEUE_MAX && !this.known.has(workflowId, Date.now());
+    if (early) this.earlyAdd(t, set, v, req, event);
     // A run that is already releasing cannot take the event: wait (bounded) for it to end, then start afresh.
     for (;;) {
       const op = new WithStartWorkflowOperation<typeof ipBlock>(WORKFLOW_TYPES.block, {
@@ -173,6 +196,8 @@ export class BlockService {
       );
       if (r === TIMED_OUT) return { target: t.name, workflowId, outcome: 'queued', state: 'pending', expiresAt: new Date(Date.now() + req.ttlMs).toISOString() };
       if (r.outcome !== 'unchanged' || r.state === 'active' || r.state === 'pending') {
+        if (r.state === 'active' || r.state === 'pending') this.known.remember(workflowId, Date.parse(r.expiresAt));
+        else this.known.forget(workflowId);
         return { target: t.name, workflowId, outcome: r.outcome, state: r.state, expiresAt: r.expiresAt };
       }
       const ended = await withDeadline((await op.workflowHandle()).result().catch(() => undefined), waitUntil);
@@ -180,6 +205,16 @@ export class BlockService {
         throw new BlockError(409, 'block-ending', `the block of ${v.ip} on ${t.name} is being lifted; the event was not recorded: send it again in a moment`);
       }
     }
+  }
+
+  /**
+   * The early add of a new block (fire and forget): a failure costs only the head start, the block's own add
+   * follows. Carries what the block's add will carry, so an early entry looks the same on the firewall.
+   */
+  private earlyAdd(t: TargetConfig, set: string, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): void {
+    const label = addLabel(event, req.reason, req.actor);
+    const change: SetChange = { op: 'add', ip: v.ip, family: v.family, expiresAtMs: event.receivedAtMs + req.ttlMs, label, early: true };
+    void sendToEnforcer({ temporal: this.client, taskQueue: this.config.temporal.taskQueue }, t.name, set, [change]).catch(() => undefined);
   }
 
   async extend(ip: string, target: string | undefined, req: { byMs?: number; untilMs?: number; actor: string }): Promise<BlockStatus> {

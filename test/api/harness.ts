@@ -102,7 +102,7 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
     },
     targets: [testTarget(w.firewallUrl, w.firewallToken)],
     emulator: { port: 0, token: w.firewallToken, groupLimit: 600, version: 'v7.0.15' },
-    block: { ttlMs: 3_600_000, maxTtlMs: 30 * 86_400_000, batchWindowMs: 0 },
+    block: { ttlMs: 3_600_000, maxTtlMs: 30 * 86_400_000, batchWindowMs: 0, earlyAdd: true },
     intake: { ...DEFAULT_INTAKE_POLICY },
     ipPolicy,
     logLevel: 'trace',

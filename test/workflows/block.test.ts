@@ -27,7 +27,7 @@ const isMember = (ip: string, group = GROUP4) => async () => (await members(grou
 function service(): BlockService {
   return new BlockService(stack.client, {
     targets: [testTarget(stack.emulator.url, stack.emulator.token)],
-    block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0 },
+    block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
     ipPolicy: DEFAULT_IP_POLICY,
     temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
   });

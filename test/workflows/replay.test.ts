@@ -14,6 +14,10 @@ import { cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, extendUpdate, WO
 import { migrateSignal } from '../../workflows/legacy/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
 import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
+import { sendToEnforcer } from '../../activities/messaging';
+import { BlockService } from '../../src/blocks/service';
+import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
+import { CLAIM_MS } from '../../workflows/early-adds';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 // Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in 1.24's dependency tree.
@@ -110,12 +114,45 @@ async function recordRecheck(): Promise<void> {
   }
 }
 
+/**
+ * An enforcer that took early adds (the `early-adds` patch, workflows/early-adds.ts): one claimed by its block,
+ * one withdrawn when nobody claimed it, one checked and kept for a block already active.
+ * `RECORD_HISTORIES=early` records it alone.
+ */
+async function recordEarly(): Promise<void> {
+  const feed = 'ads-feed';
+  const stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed }, emulator: { version: 'v7.4.5', feeds: [{ name: feed }] } });
+  try {
+    const send = (ip: string) =>
+      sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, feed, [{ op: 'add', ip, family: 'ipv4', early: true, expiresAtMs: Date.now() + 3_600_000, label: 'rec' }]);
+    const held = (ip: string) => async () => (await stack.backend.list(feed)).some((e) => e.ip === ip);
+    const api = new BlockService(stack.client, {
+      targets: [stack.target],
+      block: { ttlMs: 3_600_000, maxTtlMs: 30 * 86_400_000, batchWindowMs: 0, earlyAdd: true },
+      ipPolicy: DEFAULT_IP_POLICY,
+      temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
+    });
+    await api.block({ ip: '64.5.0.1', reason: 'rec', actor: 'rec', event: { id: 'rec-1' } });
+    await activeStatus(stack.client.workflow.getHandle(`block:${TARGET}:64.5.0.1`));
+    await activeStatus(await startBlock(stack, blockInput('64.5.0.3', { ttlMs: 3_600_000 })));
+    await send('64.5.0.2');
+    await send('64.5.0.3');
+    await eventually(held('64.5.0.2'));
+    await stack.env.sleep(CLAIM_MS + 5_000);
+    await eventually(async () => !(await held('64.5.0.2')()));
+    writeFileSync(path.join(DIR, `enforcer_early_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
+  if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
-  expect(files.length).toBeGreaterThanOrEqual(12);
+  expect(files.length).toBeGreaterThanOrEqual(14);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
   for (const file of files) {
     const history = History.decode(readFileSync(path.join(DIR, file)));

@@ -152,7 +152,7 @@ describe('STILL_ACTIVE=intake', () => {
   const service = () =>
     new BlockService(stack.client, {
       targets: [testTarget(stack.emulator.url, stack.emulator.token)],
-      block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0 },
+      block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
       ipPolicy: DEFAULT_IP_POLICY,
       temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
     });

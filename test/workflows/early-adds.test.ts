@@ -1,0 +1,158 @@
+/**
+ * Early adds (workflows/early-adds.ts): the API hands a new block's add to the enforcer beside the block's
+ * start, so the firewall write does not wait for the block's first task. The block stays the truth: an early
+ * entry that no block holds once the claim time is over is withdrawn; one a block holds stays. The rules as a
+ * plain class first, then on the time-skipping server (the claim time passes in milliseconds) with the real
+ * API service, worker and emulator, on a threat feed (address groups take none: src/enforcement/index.ts).
+ */
+import type { temporal } from '@temporalio/proto';
+import { sendToEnforcer } from '../../activities/messaging';
+import { BlockService } from '../../src/blocks/service';
+import { KnownBlocks } from '../../src/blocks/known-blocks';
+import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
+import { CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
+import { blockWorkflowId, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
+import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
+
+const HOUR = 3_600_000;
+const owner = (ip: string) => ({ workflowId: `block:fw1:${ip}`, lineage: `run-${ip}` });
+const early = (ip: string): SetChange => ({ op: 'add', ip, family: 'ipv4', early: true });
+
+describe('EarlyAdds (plain rules)', () => {
+  test('an applied early add is withdrawn when its claim time is over, as a checked repair removal', () => {
+    const e = new EarlyAdds();
+    e.committed([early('192.0.2.1')], [], 1_000);
+    expect(e.nextDueMs()).toBe(1_000 + CLAIM_MS);
+    expect(e.due(1_000 + CLAIM_MS - 1)).toEqual([]);
+    expect(e.due(1_000 + CLAIM_MS)).toEqual([{ op: 'remove', ip: '192.0.2.1', family: 'ipv4' }]);
+    expect(e.size).toBe(0);
+  });
+
+  test("the block's own add, a removal or an eviction leaves nothing to withdraw; a repair's add changes nothing", () => {
+    const e = new EarlyAdds();
+    e.committed(['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'].map(early), [], 0);
+    e.committed(
+      [
+        { op: 'add', ip: '192.0.2.1', family: 'ipv4', owner: owner('192.0.2.1') },
+        { op: 'remove', ip: '192.0.2.2', family: 'ipv4' },
+        { op: 'add', ip: '192.0.2.4', family: 'ipv4' }, // reconciliation's re-add: it may have been skipped
+      ],
+      ['192.0.2.3'],
+      10,
+    );
+    expect(e.due(CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.4']);
+  });
+
+  test('dropped in a flood, behind a backlog, or with too many withdrawals pending; carried across continue-as-new', () => {
+    const e = new EarlyAdds();
+    expect(e.accept(0, false)).toBe(true);
+    expect(e.accept(0, true)).toBe(false);
+    expect(e.accept(EARLY_QUEUE_MAX, false)).toBe(false);
+    e.committed(Array.from({ length: EARLY_PENDING_MAX }, (_, i) => early(`10.0.${i >> 8}.${i & 255}`)), [], 0);
+    expect(e.accept(0, false)).toBe(false);
+    const next = new EarlyAdds(e.carry());
+    expect(next.size).toBe(EARLY_PENDING_MAX);
+    expect(next.nextDueMs()).toBe(CLAIM_MS);
+  });
+
+  test('KnownBlocks: known until the expiry, the least recently seen goes first', () => {
+    const k = new KnownBlocks(2);
+    k.remember('a', 100);
+    k.remember('b', 100);
+    expect(k.has('a', 50)).toBe(true);
+    expect(k.has('a', 100)).toBe(false); // expired: forgotten
+    k.remember('a', 200);
+    k.remember('c', 200); // over the bound: b (seen longest ago) goes
+    expect([k.has('a', 0), k.has('b', 0), k.has('c', 0)]).toEqual([true, false, true]);
+  });
+});
+
+const FEED = 'ads-feed';
+
+describe('early adds on the time-skipping server (API service, worker, emulator)', () => {
+  let stack: Stack;
+  const enforcerId = enforcerWorkflowId(TARGET, FEED);
+  const member = async (ip: string) => (await stack.backend.list(FEED)).some((e) => e.ip === ip);
+  const service = (allowPrivate = false, target = stack.target) =>
+    new BlockService(stack.client, {
+      targets: [target],
+      block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
+      ipPolicy: { ...DEFAULT_IP_POLICY, allowPrivate },
+      temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
+    });
+  /** The early adds of `ip` the enforcer received (all its runs). */
+  const earlySignals = async (ip: string) => {
+    const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
+    return (events ?? []).filter((e: temporal.api.history.v1.IHistoryEvent) => {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      if (a?.signalName !== 'changes') return false;
+      const changes = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[];
+      return changes.some((c) => c.ip === ip && c.early);
+    }).length;
+  };
+  /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
+  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + 5_000);
+
+  beforeAll(async () => {
+    stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed: FEED }, emulator: { version: 'v7.4.5', feeds: [{ name: FEED }] } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test("a new block's add reaches the enforcer beside its start; a repeat event sends none; the block's entry stays", async () => {
+    const ip = '198.51.100.201';
+    const api = service();
+    const [first] = await api.block({ ip, reason: 'test', actor: 'test', event: { id: 'e-201' } });
+    expect(['pending', 'active']).toContain(first!.state);
+    const handle = stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip));
+    await activeStatus(handle);
+    expect(await member(ip)).toBe(true);
+    await api.block({ ip, reason: 'test', actor: 'test', event: { id: 'e-202' } });
+    expect(await earlySignals(ip)).toBe(1);
+    await claimTimePasses();
+    await eventually(async () => (await handle.query(statusQuery)).eventCount === 2);
+    expect(await member(ip)).toBe(true);
+    expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test('an early add that no block claims is withdrawn once the claim time is over', async () => {
+    const ip = '198.51.100.202';
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, FEED, [{ ...early(ip), expiresAtMs: Date.now() + HOUR, label: 'test' }]);
+    await eventually(() => member(ip), 20_000, 'the early entry applied');
+    await claimTimePasses();
+    await eventually(async () => !(await member(ip)), 20_000, 'the unclaimed early entry withdrawn');
+  });
+
+  test("an early add for an IP whose block is already active (another replica's repeat) is checked and kept", async () => {
+    const ip = '198.51.100.203';
+    const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR }));
+    await activeStatus(handle);
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, FEED, [{ ...early(ip), expiresAtMs: Date.now() + HOUR, label: 'test' }]);
+    await eventually(async () => (await earlySignals(ip)) === 1);
+    await claimTimePasses();
+    // The withdrawal ran (a checked removal: the block holds the IP, so it stays).
+    await eventually(async () => (await stack.client.workflow.getHandle(enforcerId).fetchHistory()).events!.some((e) => (e.markerRecordedEventAttributes?.details?.result?.payloads?.[0]?.data ? Buffer.from(e.markerRecordedEventAttributes.details.result.payloads[0].data).toString().includes('kept: a block holds it again') : false)), 20_000, 'the checked withdrawal');
+    expect(await member(ip)).toBe(true);
+    expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test("the worker refuses the block (its policy is stricter than the API's): the early entry goes once the claim time is over", async () => {
+    const ip = '10.20.30.40'; // private: this API allows it, the worker (default policy) does not
+    const [r] = await service(true).block({ ip, reason: 'test', actor: 'test', event: { id: 'e-204' } }).catch(() => [undefined]);
+    const handle = stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip));
+    expect((await handle.result()).state).toBe('rejected');
+    expect(r === undefined || r.state !== 'active').toBe(true);
+    expect(await earlySignals(ip)).toBe(1);
+    await claimTimePasses();
+    await eventually(async () => !(await member(ip)), 20_000, 'the early entry of a refused block withdrawn');
+  });
+
+  test('an address group takes none: its block goes the usual way', async () => {
+    const ip = '198.51.100.205';
+    const group = testTarget(stack.emulator.url, stack.emulator.token, { name: 'fw-group' });
+    await service(false, group).block({ ip, reason: 'test', actor: 'test', event: { id: 'e-205' } }).catch(() => undefined);
+    const { events } = await stack.client.workflow.getHandle(enforcerWorkflowId('fw-group', group.groups.ipv4[0]!)).fetchHistory().catch(() => ({ events: [] }));
+    expect((events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'changes')).toHaveLength(0);
+  });
+});
