@@ -22,7 +22,7 @@ import { ProductionStack, startProductionStack } from '../src/production/stack';
 import { freeServerPorts } from '../src/production/temporal-server';
 import { emulatorWrites } from './baseline/harness';
 import { adsLine, attackerIps, eventId, inPool, openLoop, Webhook } from './lib/load';
-import { boxCpu, dist, load1, machine, now, procCpu, r1, r2, serviceCpuS, table } from './lib/stats';
+import { boxCpu, cpuSeconds, dist, load1, machine, now, r1, r2, serviceCpuS, table } from './lib/stats';
 import { GroupTracker } from './lib/tracker';
 
 type Topology = 'postgres' | 'dev';
@@ -61,8 +61,8 @@ function cpuGroups(stack: ProductionStack): CpuGroups {
   const self = process.cpuUsage();
   return {
     server: serviceCpuS(stack.temporal.child().pid, stack.postgres?.child().pid),
-    workers: stack.workers.reduce((a, w) => a + procCpu(w.pid, false), 0),
-    apis: stack.apis.reduce((a, x) => a + procCpu(x.child.pid, false), 0),
+    workers: stack.workers.reduce((a, w) => a + (cpuSeconds(w.pid) ?? 0), 0),
+    apis: stack.apis.reduce((a, x) => a + (cpuSeconds(x.child.pid) ?? 0), 0),
     bench: (self.user + self.system) / 1e6,
   };
 }

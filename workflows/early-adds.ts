@@ -30,6 +30,7 @@ export const EARLY_PENDING_MAX = 2000;
 
 
 export class EarlyAdds {
+  /** In due order: every entry is due CLAIM_MS after its commit, and a re-applied one moves to the end. */
   private readonly pending = new Map<string, PendingWithdrawal>();
 
   constructor(carried: PendingWithdrawal[] = []) {
@@ -52,8 +53,8 @@ export class EarlyAdds {
    */
   committed(settled: SetChange[], evicted: string[], nowMs: number): void {
     for (const c of settled) {
+      if (c.op === 'remove' || c.owner || (c.op === 'add' && c.early)) this.pending.delete(c.ip);
       if (c.op === 'add' && c.early) this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + CLAIM_MS });
-      else if (c.op === 'remove' || c.owner) this.pending.delete(c.ip);
     }
     for (const ip of evicted) this.pending.delete(ip);
   }
@@ -62,7 +63,7 @@ export class EarlyAdds {
   due(nowMs: number): SetChange[] {
     const out: SetChange[] = [];
     for (const [ip, p] of this.pending) {
-      if (p.dueAtMs > nowMs) continue;
+      if (p.dueAtMs > nowMs) break;
       out.push({ op: 'remove', ip, family: p.family });
       this.pending.delete(ip);
     }
@@ -71,9 +72,7 @@ export class EarlyAdds {
 
   /** When the next withdrawal is due; undefined when none is pending. */
   nextDueMs(): number | undefined {
-    let next: number | undefined;
-    for (const p of this.pending.values()) if (next === undefined || p.dueAtMs < next) next = p.dueAtMs;
-    return next;
+    return this.pending.values().next().value?.dueAtMs;
   }
 
   carry(): PendingWithdrawal[] {

@@ -105,9 +105,13 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     signals++;
     // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
-    const flood = burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
-    arrivals.add(Date.now(), changes.filter((c) => !c.early).length);
-    for (const c of changes) if (!c.early || early.accept(queue.size, flood)) queue.push(c);
+    const own = changes.filter((c) => !c.early);
+    if (own.length < changes.length) {
+      const flood = burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
+      for (const c of changes) if (c.early && early.accept(queue.size, flood)) queue.push(c);
+    }
+    arrivals.add(Date.now(), own.length);
+    for (const c of own) queue.push(c);
   });
   wf.setHandler(resyncSignal, () => {
     signals++;
@@ -169,12 +173,9 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     retryingSinceMs = undefined;
     batchWindowMs = result.batchWindowMs;
     batching = result.batching ?? batching;
-    for (const q of batch) if (result.outcomes[q.change.ip]?.status === 'ok') recent.push({ ...q.change, owner: undefined, early: undefined });
-    early.committed(
-      batch.filter((q) => result.outcomes[q.change.ip]?.status === 'ok').map((q) => q.change),
-      result.evicted.map((e) => e.ip),
-      Date.now(),
-    );
+    const settled = batch.filter((q) => result.outcomes[q.change.ip]?.status === 'ok').map((q) => q.change);
+    for (const c of settled) recent.push({ ...c, owner: undefined, early: undefined });
+    early.committed(settled, result.evicted.map((e) => e.ip), Date.now());
     withdrawLater();
     for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go

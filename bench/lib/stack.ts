@@ -15,7 +15,7 @@
  * calls of the API, timestamped by wrapping `client.workflow.executeUpdateWithStart` on the bench's client
  * instance (only BlockService calls it); every firewall call through the worker's `onFirewallCall` hook.
  */
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -24,7 +24,7 @@ import type { Client } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config';
 import type { RunningDevServer } from '../../src/temporal/dev-server';
-import { startTemporalService, type TemporalService } from '../../src/production/stack';
+import { startTemporalService } from '../../src/production/stack';
 import { freeServerPorts } from '../../src/production/temporal-server';
 import { bootstrapTemporal } from '../../src/temporal/bootstrap';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
@@ -36,7 +36,7 @@ import { recordFirewallCall } from '../../src/api/metrics';
 import { setsOf, type EnforcementKind } from '../../src/enforcement';
 import { EnforcementTracker, GroupTracker } from './tracker';
 import { benchTls } from './tls';
-import { cpuSeconds, mib, now, serviceCpuS, serviceMemMiB, treeMiB } from './stats';
+import { filesMiB, now, serviceCpuS, serviceMemMiB } from './stats';
 
 /** The feed the threat-feed runs use (an external resource of type address, update method push). */
 export const BENCH_FEED = 'ads-feed';
@@ -74,36 +74,23 @@ export interface BenchServer {
   dbMiB(): number;
 }
 
-/** The SQLite files directly in `dir` (the dev server's database and its WAL), MiB. */
-function filesMiB(dir: string): number {
-  let bytes = 0;
-  for (const f of readdirSync(dir)) {
-    try {
-      const s = statSync(path.join(dir, f));
-      if (s.isFile()) bytes += s.size;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return mib(bytes);
+/**
+ * A server as the bench measures it: its process (plus PostgreSQL's, when `postgresPid` answers one) and its
+ * database files — the SQLite file and WAL directly in `dataDir`, or PostgreSQL's tables and indexes (base/).
+ */
+function benchServer(kind: ServerKind, address: string, pid: number, dataDir: string, postgresPid: () => number | undefined = () => undefined): BenchServer {
+  return {
+    kind,
+    address,
+    cpuS: () => serviceCpuS(pid, postgresPid()),
+    memMiB: () => serviceMemMiB(pid, postgresPid()),
+    dbMiB: () => (kind === 'postgres' ? filesMiB(path.join(dataDir, 'base'), true) : filesMiB(dataDir)),
+  };
 }
 
 /** A dev server as a BenchServer (the floor runs its own). */
 export function devBenchServer(dev: RunningDevServer): BenchServer {
-  const pid = dev.process.pid ?? 0;
-  return { kind: 'dev', address: dev.address, cpuS: () => cpuSeconds(pid), memMiB: () => serviceMemMiB(pid), dbMiB: () => filesMiB(path.dirname(dev.dbFile)) };
-}
-
-function benchServer(kind: ServerKind, service: TemporalService): BenchServer {
-  const pid = service.temporal.child().pid;
-  const pg = () => service.postgres?.child().pid;
-  return {
-    kind,
-    address: service.temporal.address,
-    cpuS: () => serviceCpuS(pid, pg()),
-    memMiB: () => serviceMemMiB(pid, pg()),
-    dbMiB: () => (kind === 'postgres' ? treeMiB(path.join(service.dataDir, 'base')) : filesMiB(service.dataDir)),
-  };
+  return benchServer('dev', dev.address, dev.process.pid ?? 0, path.dirname(dev.dbFile));
 }
 
 /** One firewall call of the worker (the onFirewallCall hook): operation, end time, duration. */
@@ -226,7 +213,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     if (kind === 'postgres') chmodSync(dataDir, 0o755); // PostgreSQL runs as "nobody" when we are root
     const service = await startTemporalService({ server: kind, dir: dataDir, namespace: config.temporal.namespace, ports: await freeServerPorts() });
     stops.push(() => service.stop());
-    const server = benchServer(kind, service);
+    const server = benchServer(kind, service.temporal.address, service.temporal.child().pid, service.dataDir, () => service.postgres?.child().pid);
 
     const t = config.targets[0]!;
     const emulator = await startEmulator({

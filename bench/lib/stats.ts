@@ -89,29 +89,19 @@ export function vmRssMiB(pid: number | undefined): number | undefined {
   }
 }
 
-/** CPU seconds (user+system) a process has used, from /proc/<pid>/stat. */
-export function cpuSeconds(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-    return r2(ticks / 100);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * utime + stime of one process in seconds; with `withReaped`, plus its children it has waited for
- * (cutime + cstime: PostgreSQL's ended backends). 0 when it is gone.
+ * CPU seconds (user+system) a process has used, from /proc/<pid>/stat; with `withReaped`, plus its children it
+ * has waited for (cutime + cstime: PostgreSQL's ended backends). Undefined when it is gone.
  */
-export function procCpu(pid: number, withReaped: boolean): number {
+export function cpuSeconds(pid: number | undefined, withReaped = false): number | undefined {
+  if (!pid) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (withReaped ? Number(f[13]) + Number(f[14]) : 0)) / 100;
+    const ticks = Number(f[11]) + Number(f[12]) + (withReaped ? Number(f[13]) + Number(f[14]) : 0); // utime, stime (cutime, cstime)
+    return r2(ticks / 100);
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -148,8 +138,8 @@ export function pssMiB(pid: number): number {
  * the backends it has reaped, the live ones: it forks one per connection).
  */
 export function serviceCpuS(serverPid: number, postgresPid?: number): number {
-  const pg = postgresPid ? procCpu(postgresPid, true) + childrenOf(postgresPid).reduce((a, p) => a + procCpu(p, false), 0) : 0;
-  return procCpu(serverPid, false) + pg;
+  const pg = postgresPid ? (cpuSeconds(postgresPid, true) ?? 0) + childrenOf(postgresPid).reduce((a, p) => a + (cpuSeconds(p) ?? 0), 0) : 0;
+  return (cpuSeconds(serverPid) ?? 0) + pg;
 }
 
 /** Memory of a Temporal service, MiB: the server's RSS plus the PSS of every PostgreSQL process. */
@@ -160,14 +150,15 @@ export function serviceMemMiB(serverPid: number, postgresPid?: number): number |
   return Math.round(server + pg);
 }
 
-/** Bytes of the files under `dir`, recursively, MiB. */
-export function treeMiB(dir: string): number {
+/** Bytes of the files in `dir` (and, `recursive`, below it), MiB. */
+export function filesMiB(dir: string, recursive = false): number {
   let bytes = 0;
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       try {
-        if (e.isDirectory()) walk(path.join(d, e.name));
-        else if (e.isFile()) bytes += statSync(path.join(d, e.name)).size;
+        if (e.isDirectory()) {
+          if (recursive) walk(path.join(d, e.name));
+        } else if (e.isFile()) bytes += statSync(path.join(d, e.name)).size;
       } catch {
         // gone meanwhile
       }

@@ -26,8 +26,4 @@ export class KnownBlocks {
   forget(workflowId: string): void {
     this.until.delete(workflowId);
   }
-
-  get size(): number {
-    return this.until.size;
-  }
 }
