@@ -9,6 +9,7 @@ import { EmulatorOptions, startEmulator } from '../../src/fortios/emulator/serve
 import { canonicalIp } from '../../src/policy/ip-policy';
 import { blockInput, eventually, Stack, startBlock, startStack, TARGET } from '../support/stack';
 import { enforcerStatusQuery, enforcerWorkflowId } from '../../workflows/messages';
+import { sendToEnforcer } from '../../activities/messaging';
 import { DAY } from './scenarios';
 import { BackendUnderTest, activeBlocks, cancelAll, expectEnforced, expectLifted, lifecycleScenarios, outageScenario, reconcile } from './scenarios';
 
@@ -94,6 +95,16 @@ describe('outage and reconciliation (dev server)', () => {
     expect(await reconcile(stack, FEED)).toMatchObject({ reasserted: [], orphansRemoved: [] });
     await cancelAll(stack, live);
     for (const ip of live) await expectLifted(stack, feed, ip);
+  });
+
+  test('an early add whose enforcer is terminated before its withdrawal: reconciliation removes the entry', async () => {
+    const ip = '192.0.2.98';
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, FEED, [{ op: 'add', ip, family: 'ipv4', early: true, expiresAtMs: Date.now() + DAY, label: 'test' }]);
+    await expectEnforced(stack, feed, ip);
+    await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, FEED)).terminate('operator, in the Web UI');
+    const report = await reconcile(stack, FEED);
+    expect(report.orphansRemoved).toEqual([ip]);
+    await expectLifted(stack, feed, ip);
   });
 
   test('a large repair (600 entries pushed by hand) goes out as one snapshot, and the blocks’ entries stay', async () => {
