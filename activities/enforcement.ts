@@ -94,12 +94,13 @@ export function createEnforcementActivities(d: EnforcementDeps) {
       // now: an add while a block holds the IP, a removal while none does (one may have started or ended since).
       // An early add (sent by the API beside the block's start) goes out unchecked: its block may not exist yet;
       // the enforcer checks it later (workflows/early-adds.ts). Like a repair, it writes nothing where the set holds
-      // the entry already.
+      // the entry already. A re-add the enforcer vouches for (it removed nothing of that IP since the block was listed
+      // active: workflows/release-log.ts) needs no check either.
       const holds = new Map<string, boolean>();
-      await inPool(input.changes.filter((c) => !c.owner && !c.early), CHECKS_IN_FLIGHT, async (c) => void holds.set(c.ip, await blockHolds(input.target, c.ip)));
+      await inPool(input.changes.filter((c) => !c.owner && !c.early && !c.vouched), CHECKS_IN_FLIGHT, async (c) => void holds.set(c.ip, await blockHolds(input.target, c.ip)));
       for (const c of input.changes) {
         const entry: Entry = { ip: c.ip, family: c.family, expiresAtMs: c.expiresAtMs, label: c.label, ...(c.owner ? {} : { recheck: true }) };
-        const agreed = c.owner || (c.early && c.op === 'add') || holds.get(c.ip) === (c.op === 'add');
+        const agreed = c.owner || ((c.early || c.vouched) && c.op === 'add') || holds.get(c.ip) === (c.op === 'add');
         if (!agreed) kept[c.ip] = { status: 'ok', reason: c.op === 'add' ? 'not re-added: no block holds it now' : 'kept: a block holds it again' };
         else if (c.op === 'add') adds.push(entry);
         else removes.push(entry);

@@ -76,6 +76,8 @@ export function createReconcileActivities(d: ReconcileDeps) {
       const report: SetReport & { activeBlocks: number } = { set: input.set, enforced: 0, reasserted: [], orphansRemoved: [], nudged: [], activeBlocks: 0 };
       if (!backend) return { ...report, error: `unknown target ${input.target}` };
       const blocks = new Map<string, BlockRow>();
+      // Re-adds carry when their blocks were seen active: the enforcer checks only those whose IP it removed since.
+      const listedAtMs = Date.now();
       for await (const b of runningBlocks(d.temporal, { target: input.target, set: input.set })) {
         blocks.set(b.ip, b);
         if (blocks.size % 500 === 0) heartbeat(blocks.size);
@@ -88,14 +90,15 @@ export function createReconcileActivities(d: ReconcileDeps) {
 
       // Active blocks whose entry is missing (removed by hand, a wiped feed): re-added through the enforcer in large
       // batches (a feed repairs with one snapshot) without waking each block; the enforcer applies each re-add only
-      // while the block holds the IP (checked at commit time, strongly consistent), so visibility's lag is harmless.
+      // while the block holds the IP (it removed nothing of that IP since the listing, or a strongly consistent
+      // check at commit time says so: workflows/release-log.ts), so visibility's lag is harmless.
       // A first-release block is migrated instead (its next run re-asserts).
       const missing = [...blocks.values()].filter((b) => b.state === 'active' && !enforced.has(b.ip));
       const readds: SetChange[] = [];
       let unchecked = 0;
       await inPool(missing, CHECKS_IN_FLIGHT, async (b) => {
         if (b.type === WORKFLOW_TYPES.legacyBlock) await d.temporal.workflow.getHandle(b.workflowId).signal(migrateSignal).catch(() => undefined);
-        else readds.push({ op: 'add', ip: b.ip, family: b.ip.includes(':') ? 'ipv6' : 'ipv4', expiresAtMs: b.expiresAt?.getTime(), label: 'active block, re-added by reconciliation' });
+        else readds.push({ op: 'add', ip: b.ip, family: b.ip.includes(':') ? 'ipv6' : 'ipv4', expiresAtMs: b.expiresAt?.getTime(), label: 'active block, re-added by reconciliation', listedAtMs });
         if (report.reasserted.length < SAMPLE) report.reasserted.push(b.ip);
       });
 

@@ -6,7 +6,8 @@
  * commit: a handful of firewall calls for thousands of IPs) and answers every waiting block. The entity
  * remembers nothing that the blocks and the firewall do not also hold: every commit is a delta against what
  * the firewall holds now, so a fresh run (after Terminate or Reset) never drops an entry it did not create,
- * and it nudges the blocks whose requests it may have lost to send them again.
+ * and it nudges the blocks whose requests it may have lost to send them again. What it does remember — which
+ * IPs it removed lately (release-log.ts) — only ever spares a check: where that memory is missing, the check runs.
  *
  * Failure isolation is the backend's: an entry that no retry can fix fails alone, with the firewall's
  * reason, and the rest of the batch lands. When the firewall is down as a whole, the entity backs off
@@ -17,6 +18,7 @@ import { answering, repairing, setWriter } from './activity-options';
 import { ChangeQueue, tickAnswers } from './change-queue';
 import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
 import { EarlyAdds } from './early-adds';
+import { ReleaseLog } from './release-log';
 import {
   changesSignal,
   EnforcerInput,
@@ -72,6 +74,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     })();
   };
   withdrawLater();
+  // What this set removed lately: reconciliation's re-adds it vouches for need no check at commit time (release-log.ts).
+  const releases = new ReleaseLog(Date.now(), input.carried?.releases);
   let backoffMs = 0;
   let retryingSinceMs: number | undefined;
 
@@ -155,7 +159,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     try {
       // Histories of before: the answers always went out in an activity of their own.
       const inTick = wf.patched('answers-in-tick') && !nudging ? { waiters: batch.map((q) => q.waiters), answerUpTo: ANSWERS_IN_TICK } : {};
-      result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => q.change), resync: doResync, ...inTick });
+      result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => releases.vouch(q.change)), resync: doResync, ...inTick });
     } catch (err) {
       // The firewall (or the set as a whole) is unavailable: keep everything, back off, keep taking messages.
       uncertain = true;
@@ -166,7 +170,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early);
+      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early, releases);
       continue;
     }
     backoffMs = 0;
@@ -177,6 +181,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     for (const c of settled) recent.push({ ...c, owner: undefined, early: undefined });
     early.committed(settled, result.evicted.map((e) => e.ip), Date.now());
     withdrawLater();
+    for (const c of settled) if (c.op === 'remove') releases.record(c.ip, Date.now());
+    for (const e of result.evicted) releases.record(e.ip, Date.now());
     for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
     if (uncertain || result.attempt > 1) {
@@ -203,7 +209,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early);
+    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early, releases);
   }
 }
 
@@ -211,7 +217,7 @@ function shouldContinueAsNew(signals: number): boolean {
   return signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested;
 }
 
-async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds): Promise<never> {
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog): Promise<never> {
   await replying;
   await wf.condition(wf.allHandlersFinished);
   const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
@@ -219,7 +225,7 @@ async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: En
   return wf.continueAsNew<typeof enforcer>({
     target: input.target,
     set: input.set,
-    carried: { queue: carriedQueue, stats, truncated, batching, ...(earlyWithdrawals.length ? { earlyWithdrawals } : {}) },
+    carried: { queue: carriedQueue, stats, truncated, batching, ...(earlyWithdrawals.length ? { earlyWithdrawals } : {}), releases: releases.carry() },
   });
 }
 

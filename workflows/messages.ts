@@ -247,6 +247,13 @@ export interface SetChange {
    * applied without a check, withdrawn later unless a block's own add followed.
    */
   early?: true;
+  /**
+   * add, no owner (reconciliation's re-add): when its block was listed as active. The enforcer vouches for the
+   * re-add when it removed nothing of that IP since (workflows/release-log.ts); otherwise it is checked.
+   */
+  listedAtMs?: number;
+  /** Set by the enforcer only, for its commit: a re-add the release log vouches for, written without a check. */
+  vouched?: true;
 }
 
 export interface EnforcerStats {
@@ -274,6 +281,13 @@ export interface QueuedChange {
   waiters: Waiter[];
 }
 
+/** The release log continue-as-new carries (workflows/release-log.ts): complete from `sinceMs`; parallel arrays. */
+export interface CarriedReleases {
+  sinceMs: number;
+  ips: string[];
+  atMs: number[];
+}
+
 /** An applied early add waiting for its block's own add; checked (and withdrawn unless a block holds it) when due. */
 export interface PendingWithdrawal {
   ip: string;
@@ -285,7 +299,7 @@ export interface EnforcerInput {
   target: string;
   set: string;
   /** `batching`: the backend's tick sizes last reported (batch-policy.ts), so a fresh run's first ticks are sized right. */
-  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean; batching?: Batching; earlyWithdrawals?: PendingWithdrawal[] };
+  carried?: { queue: QueuedChange[]; stats: EnforcerStats; truncated?: boolean; batching?: Batching; earlyWithdrawals?: PendingWithdrawal[]; releases?: CarriedReleases };
 }
 
 export interface EnforcerStatus {
