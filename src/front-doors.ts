@@ -8,7 +8,8 @@ import type { Config } from './config';
 import type { FortiOSClient } from './fortios/client';
 import type { Logger } from './logger';
 import { BlockService } from './blocks/service';
-import { capacityOf } from './enforcement';
+import { AheadWriter } from './blocks/ahead-writer';
+import { capacityOf, createBackend, EnforcementBackend, takesEarlyAdds } from './enforcement';
 import { startApiServer } from './api/server';
 import type { Notifications } from './notify/durable';
 import { startSyslogIntake } from './syslog/listener';
@@ -22,7 +23,7 @@ export interface FrontDoors {
 
 export async function startFrontDoors(o: { config: Config; client: Client; firewalls: Map<string, FortiOSClient>; logger: Logger; notifications?: Notifications }): Promise<FrontDoors> {
   const { config, client, firewalls, logger } = o;
-  const blocks = new BlockService(client, config);
+  const blocks = createBlockService(config, client, firewalls);
   const canHold = (n: number) => config.targets.every((t) => capacityOf(t) >= n);
   const api = await startApiServer({ config, blocks, temporal: client, firewalls, logger, notifications: o.notifications, canHold });
   const syslog = await startSyslogIntake({ config, blocks, temporal: client, logger, canHold }).catch(async (err) => {
@@ -37,4 +38,22 @@ export async function startFrontDoors(o: { config: Config; client: Client; firew
       await api.close();
     },
   };
+}
+
+/** The one BlockService of an API process (the front doors here; the bench's in-process stack). */
+export function createBlockService(config: Config, client: Client, firewalls: Map<string, FortiOSClient>): BlockService {
+  return new BlockService(client, config, config.block.earlyAdd ? aheadWriter(config, firewalls) : undefined);
+}
+
+/**
+ * Early adds written from here (src/blocks/ahead-writer.ts), for the targets whose backend can take them beside
+ * the enforcer. The API holds each firewall's client already (its readiness probe): no new credential.
+ */
+function aheadWriter(config: Config, firewalls: Map<string, FortiOSClient>): AheadWriter {
+  const backends = new Map<string, EnforcementBackend>();
+  for (const t of config.targets) {
+    const fw = firewalls.get(t.name);
+    if (fw && takesEarlyAdds(t)) backends.set(t.name, createBackend(t, { fw }));
+  }
+  return new AheadWriter(backends);
 }

@@ -15,6 +15,13 @@
  *     enforcer's messages where ticks are big anyway, and dropping one is always safe (the block's own add
  *     is what the promise rests on).
  *
+ * Where the backend takes adds beside its writer (a pushed feed: EnforcementBackend.addAhead), the API writes the
+ * entry itself (`ahead`, src/blocks/ahead-writer.ts), once this enforcer holds the message: that takes the
+ * enforcer's queue and tick off the way to the firewall too. The enforcer writes nothing for it and only schedules
+ * its check, always (the write happens whatever it decides). Because that write may land after anything the
+ * enforcer commits meanwhile — the block's own add, even its removal — the check stays scheduled until due: a
+ * block's own add marks it claimed (nothing to check), a removal after that unmarks it (check again).
+ *
  * If the enforcer is terminated before a withdrawal is due, reconciliation finds the entry as an orphan (no
  * running block holds it) and removes it through the enforcer. Plain class, no Temporal calls: unit-tested
  * in test/workflows/early-adds.test.ts.
@@ -47,16 +54,37 @@ export class EarlyAdds {
   }
 
   /**
+   * An early add the API writes itself (`ahead`), announced before its write: its check is scheduled now, and
+   * always (the write happens whatever the enforcer decides, so it is never dropped).
+   */
+  ahead(c: SetChange, nowMs: number): void {
+    this.pending.delete(c.ip);
+    this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + CLAIM_MS, ahead: true });
+  }
+
+  /**
    * After a commit, with the changes it settled (outcome ok): an early add → its withdrawal is scheduled; a
    * block's own add, a removal (done, or kept because a block holds the IP again), an entry rotated out →
    * nothing left to withdraw for that IP. A repair's add changes nothing here (it may have been skipped).
+   * An entry the API writes (`ahead`) may land after any of these, so it stays until due: a block's own add
+   * marks it claimed (nothing to check then), a later removal unmarks it (the late write would undo it).
    */
   committed(settled: SetChange[], evicted: string[], nowMs: number): void {
     for (const c of settled) {
+      const p = this.pending.get(c.ip);
+      if (p?.ahead) {
+        if (c.op === 'add' && c.owner) p.claimed = true;
+        else if (c.op === 'remove' || c.early) delete p.claimed;
+        continue;
+      }
       if (c.op === 'remove' || c.owner || (c.op === 'add' && c.early)) this.pending.delete(c.ip);
       if (c.op === 'add' && c.early) this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + CLAIM_MS });
     }
-    for (const ip of evicted) this.pending.delete(ip);
+    for (const ip of evicted) {
+      const p = this.pending.get(ip);
+      if (p?.ahead) delete p.claimed;
+      else this.pending.delete(ip);
+    }
   }
 
   /** The withdrawals due by `nowMs`, as repair removals (checked against the blocks at commit time). */
@@ -64,7 +92,7 @@ export class EarlyAdds {
     const out: SetChange[] = [];
     for (const [ip, p] of this.pending) {
       if (p.dueAtMs > nowMs) break;
-      out.push({ op: 'remove', ip, family: p.family });
+      if (!p.claimed) out.push({ op: 'remove', ip, family: p.family });
       this.pending.delete(ip);
     }
     return out;

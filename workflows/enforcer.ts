@@ -109,10 +109,20 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     signals++;
     // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
+    // One the API writes itself (`ahead`) is never dropped: only its check is scheduled here.
     const own = changes.filter((c) => !c.early);
     if (own.length < changes.length) {
-      const flood = burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
-      for (const c of changes) if (c.early && early.accept(queue.size, flood)) queue.push(c);
+      let flood: boolean | undefined;
+      for (const c of changes) {
+        if (!c.early) continue;
+        if (c.ahead) {
+          early.ahead(c, Date.now());
+          withdrawLater();
+          continue;
+        }
+        flood ??= burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
+        if (early.accept(queue.size, flood)) queue.push(c);
+      }
     }
     arrivals.add(Date.now(), own.length);
     for (const c of own) queue.push(c);

@@ -248,6 +248,12 @@ export interface SetChange {
    */
   early?: true;
   /**
+   * With `early`: the API writes the entry itself, beside the set's writer, once the enforcer has this message
+   * (a feed push is a command that leaves everything else as it is): the enforcer writes nothing for it and
+   * only schedules its check (workflows/early-adds.ts).
+   */
+  ahead?: true;
+  /**
    * add, no owner (reconciliation's re-add): when its block was listed as active. The enforcer vouches for the
    * re-add when it removed nothing of that IP since (workflows/release-log.ts); otherwise it is checked.
    */
@@ -293,6 +299,10 @@ export interface PendingWithdrawal {
   ip: string;
   family: AddressFamily;
   dueAtMs: number;
+  /** Written by the API (`SetChange.ahead`): its write may land after anything the enforcer commits meanwhile. */
+  ahead?: true;
+  /** An `ahead` entry whose block's own add was committed since (and no removal after it): nothing to check when due. */
+  claimed?: true;
 }
 
 export interface EnforcerInput {

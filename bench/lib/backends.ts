@@ -127,6 +127,7 @@ export function hopsTable(): string | undefined {
   rows.push(['ticks (IPs/tick p50)', ...cols.map((c) => `${c.r.ticks.n} (${c.r.ticks.ipsPerTick.p50})`)]);
   rows.push(['sample (complete)', ...cols.map((c) => `${c.r.sampled} (${c.r.complete})`)]);
   rows.push(['early add first (path: api → early add → queue)', ...cols.map((c) => `${c.r.earlyFirst ?? 0} of ${c.r.sampled}`)]);
+  rows.push(['  of them written by the API (→ ahead write)', ...cols.map((c) => `${c.r.aheadFirst ?? 0} of ${c.r.sampled}`)]);
   rows.push(['CPU s: dev server / node', ...cols.map((c) => (c.cpu ? `${c.cpu.devServerS ?? '?'} / ${c.cpu.nodeS}` : '-'))]);
   return table(['hop (p50 / p95 ms)', ...cols.map((c) => c.name)], rows, 1);
 }

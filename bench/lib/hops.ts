@@ -16,6 +16,9 @@
  *                the enforcer. When it arrived before the block's own add, the path to the firewall is
  *                api → early add → queue → firewall, and start / pickup / first task run beside it (they
  *                still lead to `active`)
+ *   ahead write  early add received by the enforcer → enforced on the firewall, for an early add the API writes
+ *                itself (`ahead`, a pushed feed: src/blocks/ahead-writer.ts). Its path is api → early add →
+ *                ahead write; queue, firewall and commit end then belong to the block's own add, off that path
  *   queue      → the enforcer's tick that carries the IP starts (its workflow task started, or the previous
  *                local activity of the same task completed), from whichever add reached the enforcer first:
  *                waiting for the enforcer to get to it
@@ -35,7 +38,7 @@ const ET = temporal.api.enums.v1.EventType;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
 
-export const HOPS = ['api', 'start', 'pickup', 'first task', 'early add', 'queue', 'firewall', 'commit end', 'answer', 'active'] as const;
+export const HOPS = ['api', 'start', 'pickup', 'first task', 'early add', 'ahead write', 'queue', 'firewall', 'commit end', 'answer', 'active'] as const;
 export type Hop = (typeof HOPS)[number];
 
 export interface HopReport {
@@ -50,6 +53,8 @@ export interface HopReport {
   resentAdds: number;
   /** IPs of the sample whose early add reached the enforcer before their block's own add (the shorter path). */
   earlyFirst: number;
+  /** Of those, the ones the API wrote itself (`ahead`): enforced before the enforcer's tick. */
+  aheadFirst: number;
   /** The enforcer's ticks in the window: how many, IPs per tick, applyChanges duration. */
   ticks: { n: number; ipsPerTick: Dist; applyMs: Dist; runs: number; historyEvents: number };
   /** The enforcer's workflow tasks in the window, started → completed (local activities run inside them). */
@@ -129,6 +134,8 @@ async function histories(client: Client, workflowId: string, allRuns: boolean): 
 async function enforcerTimes(client: Client, workflowId: string) {
   const signalAt = new Map<string, number>();
   const earlyAt = new Map<string, number>();
+  /** Early adds the API wrote itself. */
+  const ahead = new Set<string>();
   const addSignals = new Map<string, number>();
   const tickOf = new Map<string, Tick>();
   const ticks: Tick[] = [];
@@ -148,11 +155,12 @@ async function enforcerTimes(client: Client, workflowId: string) {
         case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
           const a = e.workflowExecutionSignaledEventAttributes;
           if (a?.signalName !== 'changes') break;
-          const changes = decode(a.input) as { op: string; ip: string; early?: boolean }[] | undefined;
+          const changes = decode(a.input) as { op: string; ip: string; early?: boolean; ahead?: boolean }[] | undefined;
           for (const c of changes ?? []) {
             if (c.op !== 'add') continue;
             if (c.early) {
               if (!earlyAt.has(c.ip)) earlyAt.set(c.ip, at);
+              if (c.ahead) ahead.add(c.ip);
               continue;
             }
             if (!signalAt.has(c.ip)) signalAt.set(c.ip, at);
@@ -191,7 +199,7 @@ async function enforcerTimes(client: Client, workflowId: string) {
       }
     }
   }
-  return { signalAt, earlyAt, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
+  return { signalAt, earlyAt, ahead, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
 }
 
 /** The block's view: started, its setAnswer arrival and the task that made it active. */
@@ -221,6 +229,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
   const toActive: number[] = [];
   let complete = 0;
   let earlyFirst = 0;
+  let aheadFirst = 0;
   const CONCURRENT = 8;
   const blocks = new Map<string, ReturnType<typeof blockTimes>>();
   for (let i = 0; i < sample.length; i += CONCURRENT) {
@@ -240,16 +249,24 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
     if (viaEarly) earlyFirst++;
     const tick = enf.tickOf.get(ip);
     const enforcedAt = stack.enforced.ips.get(ip)?.firstIn;
-    const points: [Hop, number | undefined, number | undefined][] = [
+    // Written by the API itself and on the firewall before the enforcer's tick: the tick is off the path.
+    const viaAhead = viaEarly && enf.ahead.has(ip) && enforcedAt !== undefined && (tick === undefined || enforcedAt < tick.start);
+    if (viaAhead) aheadFirst++;
+    type Point = [Hop, number | undefined, number | undefined];
+    const points: Point[] = [
       ['api', sentAt, uws],
       ['start', uws, b.startedAt],
       ['pickup', b.startedAt, b.pickedAt],
       ['first task', b.pickedAt, sig],
-      ...(early !== undefined ? ([['early add', uws, early]] as [Hop, number | undefined, number | undefined][]) : []),
-      ['queue', viaEarly ? early : sig, tick?.start],
-      // dry-run has no firewall: its "firewall" hop is the commit itself.
-      ['firewall', tick?.start, stack.enforcement === 'dry-run' ? tick?.end : enforcedAt],
-      ['commit end', stack.enforcement === 'dry-run' ? tick?.end : enforcedAt, tick?.end],
+      ...(early !== undefined ? ([['early add', uws, early]] as Point[]) : []),
+      ...(viaAhead
+        ? ([['ahead write', early, enforcedAt]] as Point[])
+        : ([
+            ['queue', viaEarly ? early : sig, tick?.start],
+            // dry-run has no firewall: its "firewall" hop is the commit itself.
+            ['firewall', tick?.start, stack.enforcement === 'dry-run' ? tick?.end : enforcedAt],
+            ['commit end', stack.enforcement === 'dry-run' ? tick?.end : enforcedAt, tick?.end],
+          ] as Point[])),
       ['answer', tick?.end, b.answeredAt],
       ['active', b.answeredAt, b.activeAt],
     ];
@@ -273,6 +290,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
     complete,
     resentAdds: sample.filter(({ ip }) => (enf.addSignals.get(ip) ?? 0) > 1).length,
     earlyFirst,
+    aheadFirst,
     hops: Object.fromEntries(HOPS.map((h) => [h, dist(per[h])])) as Record<Hop, Dist>,
     eventToEnforced: dist(toEnforced),
     eventToActive: dist(toActive),

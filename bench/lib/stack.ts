@@ -30,7 +30,8 @@ import { bootstrapTemporal } from '../../src/temporal/bootstrap';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
 import { connectClient, createFirewallClients, runWorker } from '../../src/worker/worker';
 import { installRuntime } from '../../src/worker/runtime';
-import { BlockService } from '../../src/blocks/service';
+import type { BlockService } from '../../src/blocks/service';
+import { createBlockService } from '../../src/front-doors';
 import { startApiServer } from '../../src/api/server';
 import { recordFirewallCall } from '../../src/api/metrics';
 import { setsOf, type EnforcementKind } from '../../src/enforcement';
@@ -252,7 +253,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     };
     stops.push(await runWorker(config, client, server.address, firewalls, { workflowBundlePath: await workflowBundle(), onFirewallCall }));
 
-    const blocks = new BlockService(client, config);
+    const blocks = createBlockService(config, client, firewalls);
     const api = await startApiServer({
       config,
       blocks,

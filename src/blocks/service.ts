@@ -11,6 +11,7 @@ import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
 import { KeyedQueue } from './keyed-queue';
 import { KnownBlocks } from './known-blocks';
+import type { AheadWriter } from './ahead-writer';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { ipBlock } from '../../workflows/block';
 import { addLabel } from '../../workflows/block-rules';
@@ -106,6 +107,8 @@ export class BlockService {
   constructor(
     private readonly client: Client,
     private readonly config: Pick<Config, 'targets' | 'block' | 'ipPolicy' | 'temporal'> & { api?: Pick<Config['api'], 'waitLimitMs'>; notify?: Config['notify'] },
+    /** Writes early adds itself where the backend allows (a pushed feed); without it, the enforcer writes them. */
+    private readonly ahead?: AheadWriter,
   ) {
     this.waitLimitMs = config.api?.waitLimitMs ?? 10_000;
   }
@@ -209,12 +212,18 @@ export class BlockService {
 
   /**
    * The early add of a new block (fire and forget): a failure costs only the head start, the block's own add
-   * follows. Carries what the block's add will carry, so an early entry looks the same on the firewall.
+   * follows. Carries what the block's add will carry, so an early entry looks the same on the firewall. Where the
+   * backend takes adds beside its writer (a pushed feed), this process writes it once the enforcer holds the
+   * message — which schedules the entry's check — so no write is ever made without one.
    */
   private earlyAdd(t: TargetConfig, set: string, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): void {
     const label = addLabel(event, req.reason, req.actor);
-    const change: SetChange = { op: 'add', ip: v.ip, family: v.family, expiresAtMs: event.receivedAtMs + req.ttlMs, label, early: true };
-    void sendToEnforcer({ temporal: this.client, taskQueue: this.config.temporal.taskQueue }, t.name, set, [change]).catch(() => undefined);
+    const ahead = this.ahead?.takes(t.name) ? this.ahead : undefined;
+    const change: SetChange = { op: 'add', ip: v.ip, family: v.family, expiresAtMs: event.receivedAtMs + req.ttlMs, label, early: true, ...(ahead ? { ahead: true as const } : {}) };
+    void (async () => {
+      await sendToEnforcer({ temporal: this.client, taskQueue: this.config.temporal.taskQueue }, t.name, set, [change]);
+      await ahead?.write(t.name, set, { ip: change.ip, family: change.family, expiresAtMs: change.expiresAtMs, label });
+    })().catch(() => undefined);
   }
 
   async extend(ip: string, target: string | undefined, req: { byMs?: number; untilMs?: number; actor: string }): Promise<BlockStatus> {

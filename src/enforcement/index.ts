@@ -59,6 +59,7 @@ export function enforcementRefFor(t: TargetConfig, family: AddressFamily): Enfor
  * write of the group, and measured side by side (bench, 20/s) the early adds and the blocks' own adds that
  * follow them made the group's ticks bigger and slower (p99 854–1,648 ms against 742–756 ms without).
  */
+// Where the backend also implements `addAhead` (the feed), the API writes them itself (src/blocks/ahead-writer.ts).
 export function takesEarlyAdds(t: TargetConfig): boolean {
   return t.enforcement === 'threat-feed' || t.enforcement === 'dry-run';
 }

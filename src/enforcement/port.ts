@@ -79,6 +79,13 @@ export interface EnforcementBackend {
   setFor(family: AddressFamily): string;
   /** Applies adds and removes to one set: one commit, per-entry outcomes. Throws only when the set as a whole is unavailable. */
   commit(set: string, batch: { adds: Entry[]; removes: Entry[]; resync: boolean }): Promise<CommitResult>;
+  /**
+   * Optional: adds written beside the set's writer, for the API's early adds (workflows/early-adds.ts). Only a
+   * backend whose add is a command that leaves an entry the set holds, and everything else, as it is (a pushed
+   * feed) implements it: no read-modify-write, so it cannot race the enforcer's commits. Throws on failure; the
+   * caller loses only a head start.
+   */
+  addAhead?(set: string, entries: Entry[]): Promise<void>;
   /** What of ours the set holds on the firewall now (reconciliation). */
   list(set: string): Promise<OwnedEntry[]>;
   /** Start-up check: the objects this backend needs exist and a deny policy uses them. */

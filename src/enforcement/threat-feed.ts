@@ -86,6 +86,16 @@ export class ThreatFeedBackend implements EnforcementBackend {
     return result;
   }
 
+  /**
+   * The API's early adds, pushed beside the enforcer: an add command leaves every other entry as it is. No
+   * capacity check: over FortiOS's limit the most recently added entries are cut, i.e. these, and the block's
+   * own add (which the enforcer checks) reports the feed full. A feed the firewall pulls takes nothing.
+   */
+  async addAhead(_set: string, entries: Entry[]): Promise<void> {
+    if (entries.length === 0 || (await this.isPulled(false))) return;
+    await this.observe('pushFeed', () => this.fw.pushFeedCommands([{ name: this.o.feed, command: 'add', entries: entries.map((e) => e.ip) }]));
+  }
+
   private async isPulled(reread: boolean): Promise<boolean> {
     if (this.pulled === undefined || reread) {
       const r = await this.observe('externalResource', () => this.fw.externalResource(this.o.feed));

@@ -11,7 +11,8 @@ import { BlockService } from '../../src/blocks/service';
 import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
-import { blockWorkflowId, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
+import { AheadWriter } from '../../src/blocks/ahead-writer';
+import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
 import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
 
 const HOUR = 3_600_000;
@@ -55,6 +56,22 @@ describe('EarlyAdds (plain rules)', () => {
     expect(next.nextDueMs()).toBe(CLAIM_MS);
   });
 
+  test("an entry the API writes itself (ahead) is checked unless its block's own add came after it and no removal since", () => {
+    const e = new EarlyAdds();
+    const ahead = (ip: string): SetChange => ({ ...early(ip), ahead: true });
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) e.ahead(ahead(ip), 0);
+    expect(e.accept(0, true)).toBe(false); // a flood drops enforcer-written early adds, never the check of a written one
+    e.committed([{ op: 'add', ip: '192.0.2.1', family: 'ipv4', owner: owner('192.0.2.1') }], [], 10); // claimed
+    e.committed([{ op: 'add', ip: '192.0.2.2', family: 'ipv4', owner: owner('192.0.2.2') }], [], 10);
+    // The block of .2 ended: the API's write may still land after its removal, so it is checked again.
+    e.committed([{ op: 'remove', ip: '192.0.2.2', family: 'ipv4', owner: owner('192.0.2.2') }], [], 20);
+    expect(e.size).toBe(3);
+    expect(e.due(CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.2', '192.0.2.3']);
+    expect(e.size).toBe(0);
+    const carried = new EarlyAdds([{ ip: '192.0.2.4', family: 'ipv4', dueAtMs: 5, ahead: true, claimed: true }]);
+    expect(carried.due(5)).toEqual([]);
+  });
+
   test('KnownBlocks: known until the expiry, the least recently seen goes first', () => {
     const k = new KnownBlocks(2);
     k.remember('a', 100);
@@ -73,23 +90,24 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
   let stack: Stack;
   const enforcerId = enforcerWorkflowId(TARGET, FEED);
   const member = async (ip: string) => (await stack.backend.list(FEED)).some((e) => e.ip === ip);
-  const service = (allowPrivate = false, target = stack.target) =>
-    new BlockService(stack.client, {
-      targets: [target],
-      block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
-      ipPolicy: { ...DEFAULT_IP_POLICY, allowPrivate },
-      temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
-    });
-  /** The early adds of `ip` the enforcer received (all its runs). */
-  const earlySignals = async (ip: string) => {
+  const serviceConfig = (allowPrivate = false, target = stack.target) => ({
+    targets: [target],
+    block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
+    ipPolicy: { ...DEFAULT_IP_POLICY, allowPrivate },
+    temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
+  });
+  const service = (allowPrivate = false, target = stack.target) => new BlockService(stack.client, serviceConfig(allowPrivate, target));
+  /** The early adds of `ip` the enforcer received. */
+  const earlyChanges = async (ip: string): Promise<SetChange[]> => {
     const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
-    return (events ?? []).filter((e: temporal.api.history.v1.IHistoryEvent) => {
+    return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
       const a = e.workflowExecutionSignaledEventAttributes;
-      if (a?.signalName !== 'changes') return false;
+      if (a?.signalName !== 'changes') return [];
       const changes = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[];
-      return changes.some((c) => c.ip === ip && c.early);
-    }).length;
+      return changes.filter((c) => c.ip === ip && c.early);
+    });
   };
+  const earlySignals = async (ip: string) => (await earlyChanges(ip)).length;
   /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
   const claimTimePasses = () => stack.env.sleep(CLAIM_MS + 5_000);
 
@@ -146,6 +164,41 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     expect(await earlySignals(ip)).toBe(1);
     await claimTimePasses();
     await eventually(async () => !(await member(ip)), 20_000, 'the early entry of a refused block withdrawn');
+  });
+
+  test('written by the API itself (a pushed feed): enforced before the enforcer ticks; the block claims it and it stays', async () => {
+    const ip = '198.51.100.206';
+    const ahead = new AheadWriter(new Map([[TARGET, stack.backend]]));
+    const api = new BlockService(stack.client, serviceConfig(), ahead);
+    await api.block({ ip, reason: 'test', actor: 'test', event: { id: 'e-206' } });
+    const handle = stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip));
+    await activeStatus(handle);
+    expect(await member(ip)).toBe(true);
+    const signals = await earlyChanges(ip);
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.ahead).toBe(true);
+    await claimTimePasses();
+    await eventually(async () => (await stack.client.workflow.getHandle(enforcerId).query(enforcerStatusQuery)).queued === 0);
+    expect(await member(ip)).toBe(true);
+    expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test("the API's write lands after the block ended (a slow request): the entry's check removes it once the claim time is over", async () => {
+    const ip = '198.51.100.207';
+    const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR }));
+    await activeStatus(handle);
+    // A new event's early add, announced (the enforcer schedules its check) …
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, FEED, [{ ...early(ip), ahead: true, expiresAtMs: Date.now() + HOUR, label: 'test' }]);
+    await eventually(async () => (await earlyChanges(ip)).length === 1);
+    // … the block is lifted meanwhile (not `result()`: it lets the time-skipping server jump ahead by years) …
+    await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'false positive', actor: 'op' }] });
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 20_000, 'the block ended');
+    expect(await member(ip)).toBe(false);
+    // … and the API's write lands only now.
+    await stack.backend.addAhead!(FEED, [{ ip, family: 'ipv4' }]);
+    expect(await member(ip)).toBe(true);
+    await claimTimePasses();
+    await eventually(async () => !(await member(ip)), 20_000, 'the late entry removed by its check');
   });
 
   test('an address group takes none: its block goes the usual way', async () => {

@@ -18,6 +18,8 @@ import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { CLAIM_MS } from '../../workflows/early-adds';
+import { RELEASE_MARGIN_MS } from '../../workflows/release-log';
+import { AheadWriter } from '../../src/blocks/ahead-writer';
 
 const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 // Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in 1.24's dependency tree.
@@ -146,11 +148,51 @@ async function recordEarly(): Promise<void> {
   }
 }
 
+/**
+ * An enforcer with early adds the API wrote itself (`ahead`: src/blocks/ahead-writer.ts), one claimed by its
+ * block and one withdrawn, and a reconciliation re-add it vouched for (workflows/release-log.ts), across a
+ * removal. `RECORD_HISTORIES=ahead` records it alone.
+ */
+async function recordAhead(): Promise<void> {
+  const feed = 'ads-feed';
+  const stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed }, emulator: { version: 'v7.4.5', feeds: [{ name: feed }] } });
+  try {
+    const held = (ip: string) => async () => (await stack.backend.list(feed)).some((e) => e.ip === ip);
+    const api = new BlockService(
+      stack.client,
+      {
+        targets: [stack.target],
+        block: { ttlMs: 3_600_000, maxTtlMs: 30 * 86_400_000, batchWindowMs: 0, earlyAdd: true },
+        ipPolicy: DEFAULT_IP_POLICY,
+        temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
+      },
+      new AheadWriter(new Map([[TARGET, stack.backend]])),
+    );
+    await api.block({ ip: '64.6.0.1', reason: 'rec', actor: 'rec', event: { id: 'rec-1' } });
+    const claimed = stack.client.workflow.getHandle(`block:${TARGET}:64.6.0.1`);
+    await activeStatus(claimed);
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, feed, [{ op: 'add', ip: '64.6.0.2', family: 'ipv4', early: true, ahead: true, label: 'rec' }]);
+    await stack.backend.addAhead!(feed, [{ ip: '64.6.0.2', family: 'ipv4' }]);
+    await claimed.executeUpdate(cancelUpdate, { args: [{ reason: 'rec', actor: 'rec' }] });
+    await eventually(async () => (await claimed.describe()).status.name === 'COMPLETED');
+    await stack.env.sleep(RELEASE_MARGIN_MS + 60_000);
+    await eventually(async () => !(await held('64.6.0.2')()));
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, feed, [
+      { op: 'add', ip: '64.6.0.3', family: 'ipv4', listedAtMs: await stack.env.currentTimeMs(), label: 'rec' },
+    ]);
+    await eventually(held('64.6.0.3'));
+    writeFileSync(path.join(DIR, `enforcer_ahead_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
+  if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(14);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
