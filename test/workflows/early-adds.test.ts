@@ -10,7 +10,7 @@ import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
+import { CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
 import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
@@ -23,7 +23,7 @@ describe('EarlyAdds (plain rules)', () => {
   test('an applied early add is withdrawn when its claim time is over, as a checked repair removal', () => {
     const e = new EarlyAdds();
     e.committed([early('192.0.2.1')], [], 1_000);
-    expect(e.nextDueMs()).toBe(1_000 + CLAIM_MS);
+    expect(e.nextDueMs()).toBe(1_000 + CLAIM_MS + CHECK_BATCH_MS); // the checks due meanwhile come along
     expect(e.due(1_000 + CLAIM_MS - 1)).toEqual([]);
     expect(e.due(1_000 + CLAIM_MS)).toEqual([{ op: 'remove', ip: '192.0.2.1', family: 'ipv4' }]);
     expect(e.size).toBe(0);
@@ -53,7 +53,7 @@ describe('EarlyAdds (plain rules)', () => {
     expect(e.accept(0, false)).toBe(false);
     const next = new EarlyAdds(e.carry());
     expect(next.size).toBe(EARLY_PENDING_MAX);
-    expect(next.nextDueMs()).toBe(CLAIM_MS);
+    expect(next.nextDueMs()).toBe(CLAIM_MS + CHECK_BATCH_MS);
   });
 
   test("an entry the API writes itself (ahead) is checked unless its block's own add came after it and no removal since", () => {
@@ -66,8 +66,15 @@ describe('EarlyAdds (plain rules)', () => {
     // The block of .2 ended: the API's write may still land after its removal, so it is checked again.
     e.committed([{ op: 'remove', ip: '192.0.2.2', family: 'ipv4', owner: owner('192.0.2.2') }], [], 20);
     expect(e.size).toBe(3);
+    expect(e.nextDueMs()).toBe(CLAIM_MS + CHECK_BATCH_MS); // .1 is claimed: it never wakes the enforcer
     expect(e.due(CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.2', '192.0.2.3']);
     expect(e.size).toBe(0);
+    // Claimed entries go as new ones come, once due: they never pile up.
+    e.ahead(ahead('192.0.2.5'), 0);
+    e.committed([{ op: 'add', ip: '192.0.2.5', family: 'ipv4', owner: owner('192.0.2.5') }], [], 10);
+    expect(e.nextDueMs()).toBeUndefined();
+    e.ahead(ahead('192.0.2.6'), CLAIM_MS);
+    expect(e.size).toBe(1);
     const carried = new EarlyAdds([{ ip: '192.0.2.4', family: 'ipv4', dueAtMs: 5, ahead: true, claimed: true }]);
     expect(carried.due(5)).toEqual([]);
   });
@@ -109,7 +116,7 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
   };
   const earlySignals = async (ip: string) => (await earlyChanges(ip)).length;
   /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
-  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + 5_000);
+  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
 
   beforeAll(async () => {
     stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed: FEED }, emulator: { version: 'v7.4.5', feeds: [{ name: FEED }] } });

@@ -17,7 +17,7 @@ import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, T
 import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { CLAIM_MS } from '../../workflows/early-adds';
+import { CHECK_BATCH_MS, CLAIM_MS } from '../../workflows/early-adds';
 import { RELEASE_MARGIN_MS } from '../../workflows/release-log';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 
@@ -140,7 +140,7 @@ async function recordEarly(): Promise<void> {
     await send('64.5.0.2');
     await send('64.5.0.3');
     await eventually(held('64.5.0.2'));
-    await stack.env.sleep(CLAIM_MS + 5_000);
+    await stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
     await eventually(async () => !(await held('64.5.0.2')()));
     writeFileSync(path.join(DIR, `enforcer_early_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
   } finally {
@@ -151,9 +151,10 @@ async function recordEarly(): Promise<void> {
 /**
  * An enforcer with early adds the API wrote itself (`ahead`: src/blocks/ahead-writer.ts), one claimed by its
  * block and one withdrawn, and a reconciliation re-add it vouched for (workflows/release-log.ts), across a
- * removal. `RECORD_HISTORIES=ahead` records it alone.
+ * removal. `RECORD_HISTORIES=ahead` records it alone, as `enforcer_<name>_ads-feed` (`ahead`: recorded before
+ * the `early-check-batching` patch; `ahead_batched`: after it).
  */
-async function recordAhead(): Promise<void> {
+async function recordAhead(name: string): Promise<void> {
   const feed = 'ads-feed';
   const stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed }, emulator: { version: 'v7.4.5', feeds: [{ name: feed }] } });
   try {
@@ -181,7 +182,7 @@ async function recordAhead(): Promise<void> {
       { op: 'add', ip: '64.6.0.3', family: 'ipv4', listedAtMs: await stack.env.currentTimeMs(), label: 'rec' },
     ]);
     await eventually(held('64.6.0.3'));
-    writeFileSync(path.join(DIR, `enforcer_ahead_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
+    writeFileSync(path.join(DIR, `enforcer_${name}_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
   } finally {
     await stack.stop();
   }
@@ -192,7 +193,7 @@ test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
-  if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead();
+  if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(14);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
