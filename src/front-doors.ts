@@ -9,7 +9,9 @@ import type { FortiOSClient } from './fortios/client';
 import type { Logger } from './logger';
 import { BlockService } from './blocks/service';
 import { AheadWriter } from './blocks/ahead-writer';
-import { capacityOf, createBackend, EnforcementBackend, takesEarlyAdds } from './enforcement';
+import { capacityOf, takesEarlyAdds } from './enforcement';
+import { createBackends } from './worker/worker';
+import { recordFirewallCall } from './api/metrics';
 import { startApiServer } from './api/server';
 import type { Notifications } from './notify/durable';
 import { startSyslogIntake } from './syslog/listener';
@@ -47,13 +49,9 @@ export function createBlockService(config: Config, client: Client, firewalls: Ma
 
 /**
  * Early adds written from here (src/blocks/ahead-writer.ts), for the targets whose backend can take them beside
- * the enforcer. The API holds each firewall's client already (its readiness probe): no new credential.
+ * the enforcer. The API holds each firewall's client already (its readiness probe): no new credential. Built
+ * like the worker's backends, so these writes show in the firewall-call metrics (failures included).
  */
 function aheadWriter(config: Config, firewalls: Map<string, FortiOSClient>): AheadWriter {
-  const backends = new Map<string, EnforcementBackend>();
-  for (const t of config.targets) {
-    const fw = firewalls.get(t.name);
-    if (fw && takesEarlyAdds(t)) backends.set(t.name, createBackend(t, { fw }));
-  }
-  return new AheadWriter(backends);
+  return new AheadWriter(createBackends(config.targets.filter(takesEarlyAdds), firewalls, recordFirewallCall));
 }

@@ -191,12 +191,17 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     batchWindowMs = result.batchWindowMs;
     batching = result.batching ?? batching;
     const settled = batch.filter((q) => result.outcomes[q.change.ip]?.status === 'ok').map((q) => q.change);
-    for (const c of settled) recent.push({ ...c, owner: undefined, early: undefined });
-    early.committed(settled, result.evicted.map((e) => e.ip), Date.now());
+    const now = Date.now();
+    for (const c of settled) {
+      recent.push({ ...c, owner: undefined, early: undefined });
+      if (c.op === 'remove') releases.record(c.ip, now);
+    }
+    early.committed(settled, result.evicted.map((e) => e.ip), now);
     withdrawLater();
-    for (const c of settled) if (c.op === 'remove') releases.record(c.ip, Date.now());
-    for (const e of result.evicted) releases.record(e.ip, Date.now());
-    for (const e of result.evicted) recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
+    for (const e of result.evicted) {
+      releases.record(e.ip, now);
+      recent.push({ op: 'remove', ip: e.ip, family: e.ip.includes(':') ? 'ipv6' : 'ipv4' });
+    }
     if (recent.size > RECENT_MAX) recent.take(recent.size - RECENT_MAX); // the oldest go
     if (uncertain || result.attempt > 1) {
       lastUncertainMs = Date.now();
