@@ -30,7 +30,7 @@ import type { PendingWithdrawal, SetChange } from './messages';
 
 /** How long an applied early add waits for its block's own add before it is checked (and withdrawn). */
 export const CLAIM_MS = 30_000;
-/** Early adds are dropped once this many changes wait (and not sent by an API process with more block requests in flight). */
+/** Early adds are dropped once this many changes wait (and not sent by an API process with more block requests in flight, nor for a while after: src/blocks/burst-gate.ts). */
 export const EARLY_QUEUE_MAX = 32;
 /** At most this many withdrawals pending (and carried by continue-as-new); beyond, early adds are dropped. */
 export const EARLY_PENDING_MAX = 2000;

@@ -10,12 +10,12 @@ import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
 import { KeyedQueue } from './keyed-queue';
+import { BurstGate } from './burst-gate';
 import { KnownBlocks } from './known-blocks';
 import type { AheadWriter } from './ahead-writer';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { ipBlock } from '../../workflows/block';
 import { addLabel } from '../../workflows/block-rules';
-import { EARLY_QUEUE_MAX } from '../../workflows/early-adds';
 import { enforcementRefFor, takesEarlyAdds } from '../enforcement';
 import { sendToEnforcer } from '../../activities/messaging';
 import {
@@ -98,8 +98,8 @@ export class BlockService {
   private readonly perBlock = new KeyedQueue();
   /** Blocks seen running from here: their repeat events send no early add. */
   private readonly known = new KnownBlocks();
-  /** Block requests of this process waiting for their block: past EARLY_QUEUE_MAX it is a burst, which sends none. */
-  private inFlight = 0;
+  /** Block requests of this process in flight: a burst (and a while after it) sends no early adds. */
+  private readonly burst = new BurstGate();
 
   /** How long one HTTP request may wait on a block before it is answered with the block's current state. */
   private readonly waitLimitMs: number;
@@ -145,11 +145,11 @@ export class BlockService {
   }
 
   private async blockOn(t: TargetConfig, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef): Promise<BlockResult> {
-    this.inFlight++;
+    this.burst.enter(Date.now());
     try {
       return await this.startOrRecord(t, v, req, event);
     } finally {
-      this.inFlight--;
+      this.burst.leave(Date.now());
     }
   }
 
@@ -171,7 +171,7 @@ export class BlockService {
     // The firewall write need not wait for the block to start and run its first task: the enforcer gets the add
     // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run, nor in a
     // burst (the enforcer would drop it: big ticks then, and every message costs the server).
-    const early = this.config.block.earlyAdd && takesEarlyAdds(t) && this.inFlight <= EARLY_QUEUE_MAX && !this.known.has(workflowId, Date.now());
+    const early = this.config.block.earlyAdd && takesEarlyAdds(t) && this.burst.calm(Date.now()) && !this.known.has(workflowId, Date.now());
     if (early) this.earlyAdd(t, set, v, req, event);
     // A run that is already releasing cannot take the event: wait (bounded) for it to end, then start afresh.
     for (;;) {
