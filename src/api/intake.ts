@@ -155,9 +155,14 @@ export function applyAllowlist(plan: IntakePlan, covers: (ip: string) => AllowEn
 export async function executeIntake(plan: IntakePlan, blocks: BlockService, concurrency: number): Promise<EventResult[]> {
   const byIp = new Map<string, BlockJob[]>();
   for (const job of plan.jobs) byIp.set(job.result.ip, [...(byIp.get(job.result.ip) ?? []), job]);
-  await inPool([...byIp.values()], concurrency, async (jobs) => {
-    for (const job of jobs) await runJob(job, blocks);
-  });
+  const announced = blocks.announce(plan.jobs.length);
+  try {
+    await inPool([...byIp.values()], concurrency, async (jobs) => {
+      for (const job of jobs) await runJob(job, blocks);
+    });
+  } finally {
+    announced();
+  }
   for (const r of plan.results) {
     if (!r.ips) continue;
     r.outcome = mostConsequential(r.ips.map((i) => i.outcome));

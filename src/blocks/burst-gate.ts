@@ -4,6 +4,8 @@
  * Why the hold: in a burst the requests in flight dip below the mark for a moment whenever a wave of answers goes
  * out, and every early add sent in such a dip is a firewall write of its own (measured: 39 of the feed's 76 calls
  * in a 5,000-IP burst). A trickle — 20 new attackers a second keeps about six in flight — never reaches the mark.
+ * A webhook request that carries many lines announces them all before they run (BlockService.announce), so the
+ * first request of a burst already is one: no early adds for its first lines either.
  * Plain class, no clock of its own: unit-tested in test/blocks/burst-gate.test.ts.
  */
 import { EARLY_QUEUE_MAX } from '../../workflows/early-adds';
@@ -20,16 +22,16 @@ export class BurstGate {
     private readonly holdMs = BURST_HOLD_MS,
   ) {}
 
-  /** A block request starts. */
-  enter(nowMs: number): void {
-    this.inFlight++;
+  /** Block requests start (or are announced: a webhook request's lines, before they run). */
+  enter(nowMs: number, n = 1): void {
+    this.inFlight += n;
     if (this.inFlight > this.max) this.holdUntilMs = nowMs + this.holdMs;
   }
 
-  /** A block request is answered. */
-  leave(nowMs: number): void {
+  /** Block requests are answered. */
+  leave(nowMs: number, n = 1): void {
     if (this.inFlight > this.max) this.holdUntilMs = nowMs + this.holdMs;
-    this.inFlight--;
+    this.inFlight -= n;
   }
 
   /** No burst now, nor within the hold: an early add is worth its own write. */

@@ -113,6 +113,17 @@ export class BlockService {
     this.waitLimitMs = config.api?.waitLimitMs ?? 10_000;
   }
 
+  /**
+   * A request with several block requests in it (a webhook's lines) announces them before they run: as many
+   * at once are a burst from the first of them on (BurstGate). Returns the call that ends the announcement.
+   * One alone needs none: its own block request counts.
+   */
+  announce(n: number): () => void {
+    if (n <= 1) return () => undefined;
+    this.burst.enter(Date.now(), n);
+    return () => this.burst.leave(Date.now(), n);
+  }
+
   /** Validates against the full safety policy; throws a 422 naming the rule. */
   checkIp(ip: string): Extract<IpCheck, { ok: true }> {
     const verdict = checkIp(ip, this.config.ipPolicy);
@@ -171,7 +182,7 @@ export class BlockService {
     // The firewall write need not wait for the block to start and run its first task: the enforcer gets the add
     // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run, nor in a
     // burst (the enforcer would drop it: big ticks then, and every message costs the server).
-    const early = this.config.block.earlyAdd && takesEarlyAdds(t) && this.burst.calm(Date.now()) && !this.known.has(workflowId, Date.now());
+    const early = this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && this.burst.calm(Date.now()) && !this.known.has(workflowId, Date.now());
     if (early) this.earlyAdd(t, set, v, req, event);
     // A run that is already releasing cannot take the event: wait (bounded) for it to end, then start afresh.
     for (;;) {
