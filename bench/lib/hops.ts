@@ -17,7 +17,7 @@
  *                api → early add → queue → firewall, and start / pickup / first task run beside it (they
  *                still lead to `active`)
  *   ahead write  early add received by the enforcer → enforced on the firewall, for an early add the API writes
- *                itself (`ahead`, a pushed feed: src/blocks/ahead-writer.ts). Its path is api → early add →
+ *                itself (`ahead`: a pushed feed, a group's append; src/blocks/ahead-writer.ts). Its path is api → early add →
  *                ahead write; queue, firewall and commit end then belong to the block's own add, off that path
  *   queue      → the enforcer's tick that carries the IP starts (its workflow task started, or the previous
  *                local activity of the same task completed), from whichever add reached the enforcer first:

@@ -3,7 +3,8 @@
  * that a deny policy references — several groups ("shards") per family when one is not enough, filled in
  * order before anything is rotated out.
  *
- * A commit is a delta against what the groups hold now (GET, then PUT of the changed shards): members we did
+ * A commit is a delta against what the groups hold now (GET, then PUT of the changed shards, or for a small change
+ * child-table appends and deletions, which keep a member appended meanwhile by the API's early adds): members we did
  * not add — an operator's, another tool's — are kept and counted against the capacity, and a fresh writer
  * can never drop what it did not create. Per-entry isolation: an object the firewall refuses fails alone; a
  * group write refused because of one member is narrowed down by bisection; a platform member limit lower
@@ -32,6 +33,16 @@ const OBJECT_CALLS_IN_FLIGHT = 8;
  * (it would sit on the critical path of a trickle).
  */
 const PRE_READ_MIN_ADDS = 50;
+/** A shard change of at most this many members is written as child-table appends and deletions, not a PUT. */
+const CHILD_OPS_MAX = 8;
+/**
+ * The API's early adds (addAhead) go to the first shard this process believes has room: the shards' member
+ * counts read at most this often (a stale count is refreshed behind the write, never in front of it) and
+ * counted up by its own appends.
+ */
+const AHEAD_READ_MS = 5_000;
+/** Early adds leave this share of every shard to the enforcer, whose counts are exact: 1/20 (30 of 600). */
+const AHEAD_HEADROOM = 1 / 20;
 
 export interface AddressGroupOptions {
   groups: { ipv4: string[]; ipv6: string[] };
@@ -59,6 +70,8 @@ export class AddressGroupBackend implements EnforcementBackend {
   readonly batching: Batching = floodBatching(200, 200);
   /** Per-group member limits learned from the firewall (-4), lower than the configured capacity. */
   private readonly learnedLimit = new Map<string, number>();
+  /** Early adds: the shards' member counts as this process last read them, plus its own appends since. */
+  private readonly aheadCounts = new Map<AddressFamily, { readAtMs: number; counts: Map<string, number>; reading?: Promise<void> }>();
 
   constructor(
     private readonly fw: FortiOSClient,
@@ -162,6 +175,58 @@ export class AddressGroupBackend implements EnforcementBackend {
     for (const e of batch.removes) out(e.ip, stillIn.has(addressObjectName(e.ip)) ? { status: 'retry', reason: 'group write kept failing' } : { status: 'ok' });
     if (drop.length) await this.deleteOurObjects(family, drop, await readComments(), result);
     return result;
+  }
+
+  /**
+   * Early adds written by the API (EnforcementBackend.addAhead): the object, then one child-table append
+   * (`POST …/addrgrp/<g>/member`) into the first shard with room — no read-modify-write, so an operator's members
+   * and the enforcer's writes are never overwritten by it. The enforcer's PUT of a shard, computed from a read
+   * made before this append landed, may drop it again: the block's own add, through the enforcer, is what the
+   * promise rests on, and the entry's check (workflows/early-adds.ts) removes one that lands after its block
+   * ended. No room by this process's counts (every shard within AHEAD_HEADROOM of full): nothing is written —
+   * rotating a member out is the enforcer's decision alone. Throws the first entry's failure after all ran.
+   */
+  async addAhead(set: string, entries: Entry[]): Promise<void> {
+    const family = this.familyOf(set);
+    const counts = await this.shardCounts(family);
+    let failure: unknown;
+    await inPool(entries, OBJECT_CALLS_IN_FLIGHT, async (e) => {
+      const shard = this.o.groups[family].find((g) => (counts.get(g) ?? Infinity) < this.aheadLimit(g));
+      if (!shard) return;
+      counts.set(shard, counts.get(shard)! + 1);
+      const name = addressObjectName(e.ip);
+      try {
+        await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name, subnet: cidrOf(e.ip), comment: ownerComment(e) }));
+        await this.observe('addGroupMember', () => this.fw.addGroupMember(family, shard, name));
+      } catch (err) {
+        // A full shard (the platform's limit, or members added since the count): none into it until the next read.
+        if (err instanceof FortiOSError && err.kind === 'limit') counts.set(shard, Infinity);
+        failure ??= err ?? new Error('write failed');
+      }
+    });
+    if (failure !== undefined) throw failure;
+  }
+
+  private aheadLimit(group: string): number {
+    const limit = Math.min(this.o.capacity, this.learnedLimit.get(group) ?? Infinity);
+    return limit - Math.ceil(limit * AHEAD_HEADROOM);
+  }
+
+  /** The shards' member counts for early adds: read when there are none, refreshed behind the caller when stale. */
+  private async shardCounts(family: AddressFamily): Promise<Map<string, number>> {
+    let c = this.aheadCounts.get(family);
+    if (!c) this.aheadCounts.set(family, (c = { readAtMs: 0, counts: new Map() }));
+    const entry = c;
+    const read = () =>
+      (entry.reading ??= this.observe('getGroups', () => this.fw.getGroups(family, this.o.groups[family]))
+        .then((groups) => {
+          entry.counts = new Map([...groups].map(([name, g]) => [name, g.members.length]));
+          entry.readAtMs = Date.now();
+        })
+        .finally(() => (entry.reading = undefined)));
+    if (entry.readAtMs === 0) await read();
+    else if (Date.now() - entry.readAtMs > AHEAD_READ_MS) void read().catch(() => undefined);
+    return entry.counts;
   }
 
   /**
@@ -272,6 +337,7 @@ export class AddressGroupBackend implements EnforcementBackend {
     for (const s of shards) {
       const desired = s.members.length ? s.members : [PLACEHOLDER_MEMBER];
       if (sameSet(desired, s.before)) continue;
+      if (await this.appendAndDelete(family, s, desired, result)) continue;
       try {
         await this.observe('setGroupMembers', () => this.fw.setGroupMembers(family, s.name, desired));
         result.writes++;
@@ -302,6 +368,44 @@ export class AddressGroupBackend implements EnforcementBackend {
       }
     }
     return undefined;
+  }
+
+  /**
+   * A small change of a shard (a trickle's tick) as child-table operations — appends and deletions, in an order
+   * that keeps the group within its limit and never empty — instead of a PUT of the whole list: a PUT computed from this commit's read would
+   * drop a member appended meanwhile (the API's early adds: addAhead), an append or a deletion leaves the rest
+   * as it is. Returns false, with `before` read again, when the change is too big for it or an operation is
+   * refused: the PUT, with its limit learning and bisection, takes it from there.
+   */
+  private async appendAndDelete(family: AddressFamily, s: Shard, desired: string[], result: CommitResult): Promise<boolean> {
+    const before = new Set(s.before);
+    const want = new Set(desired);
+    const appends = desired.filter((m) => !before.has(m));
+    const deletes = s.before.filter((m) => !want.has(m));
+    if (appends.length + deletes.length > CHILD_OPS_MAX) return false;
+    // Deletions first while a member stays (never over the limit, even for a moment: a rotation); when every
+    // member goes (the placeholder's turn), appends first, so the group is never empty — if that fits.
+    const append = (m: string) => this.observe('addGroupMember', () => this.fw.addGroupMember(family, s.name, m));
+    const remove = (m: string) => this.observe('removeGroupMember', () => this.fw.removeGroupMember(family, s.name, m));
+    const deletesFirst = deletes.length < s.before.length;
+    const limit = Math.min(this.o.capacity, this.learnedLimit.get(s.name) ?? Infinity);
+    if (!deletesFirst && s.before.length + appends.length > limit) return false;
+    try {
+      for (const [ops, op] of deletesFirst ? ([[deletes, remove], [appends, append]] as const) : ([[appends, append], [deletes, remove]] as const)) {
+        await Promise.all(
+          ops.map(async (m) => {
+            await op(m);
+            result.writes++;
+          }),
+        );
+      }
+      s.before = desired;
+      return true;
+    } catch (err) {
+      if (!(err instanceof FortiOSError) || err.retryable) throw err;
+      s.before = (await this.readShards(family)).find((x) => x.name === s.name)!.before;
+      return false;
+    }
   }
 
   /**

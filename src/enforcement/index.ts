@@ -64,6 +64,16 @@ export function takesEarlyAdds(t: TargetConfig): boolean {
   return t.enforcement === 'threat-feed' || t.enforcement === 'dry-run';
 }
 
+/**
+ * Whether the API may write a new block's entry itself, ahead of the block (EnforcementBackend.addAhead; the
+ * enforcer only schedules the entry's check): a pushed feed, and address groups — an object and one child-table
+ * append, which leaves everything else in the group as it is. Such an early add never goes through the enforcer,
+ * so the group's ticks do not grow with it (why groups take none the other way, above).
+ */
+export function writesAhead(t: TargetConfig): boolean {
+  return t.enforcement === 'threat-feed' || t.enforcement === 'address-group';
+}
+
 /** Every set of a target (one enforcer each). */
 export function setsOf(t: TargetConfig): string[] {
   return [...new Set((['ipv4', 'ipv6'] as const).map((f) => enforcementRefFor(t, f).set))];

@@ -82,8 +82,9 @@ export interface EnforcementBackend {
   /**
    * Optional: adds written beside the set's writer, for the API's early adds (workflows/early-adds.ts). Only a
    * backend whose add is a command that leaves an entry the set holds, and everything else, as it is (a pushed
-   * feed) implements it: no read-modify-write, so it cannot race the enforcer's commits. Throws on failure; the
-   * caller loses only a head start.
+   * feed's add command, a group's child-table append) implements it: no read-modify-write, so it never undoes
+   * what the enforcer or an operator wrote (the enforcer's writes may undo it: the block's own add follows).
+   * It may write fewer than asked (no room). Throws on failure; the caller loses only a head start.
    */
   addAhead?(set: string, entries: Entry[]): Promise<void>;
   /** What of ours the set holds on the firewall now (reconciliation). */

@@ -208,3 +208,94 @@ test('a held member whose object is another network is not taken for enforced: t
     }
   });
 });
+
+describe("early adds written by the API (addAhead): an object and one child-table append, never a rewrite", () => {
+  const [A, B, A6] = ['ahead-1', 'ahead-2', 'ahead6-1'];
+  const until = Date.now() + DAY;
+  const add = (ip: string) => ({ ip, family: 'ipv4' as const, expiresAtMs: until });
+
+  test("into the first shard with room; an operator's member and a concurrent change of the group stay; the block's own add writes no member again", async () => {
+    // Capacity 6, the placeholder included: early adds leave one slot (1/20, rounded up) to the enforcer, so
+    // they stop at 5 members a shard.
+    await withBackend({ ipv4: [A, B], ipv6: [A6] }, 6, async (backend, fw, emulator) => {
+      await fw.createAddress('ipv4', { name: 'operator-host', subnet: '192.0.2.250/32', comment: 'an operator’s' });
+      await fw.setGroupMembers('ipv4', A, ['none', 'operator-host']);
+      const first = ['198.51.103.1', '198.51.103.2'];
+      await backend.addAhead!(A, first.map(add));
+      expect((await fw.getGroup('ipv4', A))!.members.sort()).toEqual(['none', 'operator-host', ...names(first)].sort());
+      // Someone else changes the group meanwhile (it is not re-read within 5 s): an append keeps what is there.
+      await fw.createAddress('ipv4', { name: 'operator-host-2', subnet: '192.0.2.251/32', comment: 'an operator’s' });
+      await fw.addGroupMember('ipv4', A, 'operator-host-2');
+      const next = ['198.51.103.3', '198.51.103.4', '198.51.103.5'];
+      await backend.addAhead!(A, next.map(add));
+      const a = (await fw.getGroup('ipv4', A))!.members;
+      const b = (await fw.getGroup('ipv4', B))!.members;
+      expect(a).toEqual(expect.arrayContaining(['operator-host', 'operator-host-2', ...names(first)]));
+      // By this process's count shard A had one slot left below its early-add limit; the rest went to B.
+      expect([...a, ...b].filter((m) => m.startsWith('ads-')).sort()).toEqual(names([...first, ...next]));
+      expect(b.filter((m) => m.startsWith('ads-')).length).toBeGreaterThanOrEqual(2);
+      for (const ip of [...first, ...next]) {
+        expect(emulator.blocked(ip)).toMatchObject({ blocked: true, mechanisms: ['address-group'] });
+        expect((await fw.getAddress('ipv4', addressObjectName(ip)))?.comment).toBe(ownerComment(add(ip)));
+      }
+      // The blocks' own adds through the enforcer find them placed: only the placeholders go (one deletion per
+      // shard), no member is written again, nobody is rotated out.
+      const r = await backend.commit(A, { adds: [...first, ...next].map(add), removes: [], resync: false });
+      expect(Object.values(r.outcomes).every((o) => o.status === 'ok')).toBe(true);
+      expect(r.writes).toBe(2);
+      expect(r.evicted).toEqual([]);
+      const after = [...(await fw.getGroup('ipv4', A))!.members, ...(await fw.getGroup('ipv4', B))!.members];
+      expect(after.filter((m) => m.startsWith('ads-')).sort()).toEqual(names([...first, ...next]));
+      expect(after).not.toContain('none');
+    });
+  });
+
+  test("the enforcer's small tick keeps a member appended between its read and its write (the API's early add racing it)", async () => {
+    const emulator = await startEmulator({ port: 0, groups: { ipv4: [A], ipv6: [A6] } });
+    const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+    try {
+      const racing = '198.51.106.9';
+      let race = true;
+      const backend = new AddressGroupBackend(fw, { groups: { ipv4: [A], ipv6: [A6] }, capacity: 600 }, async (op, fn) => {
+        const r = await fn();
+        if (op === 'getGroups' && race) {
+          race = false;
+          await new AddressGroupBackend(fw, { groups: { ipv4: [A], ipv6: [A6] }, capacity: 600 }).addAhead!(A, [add(racing)]);
+        }
+        return r;
+      });
+      await backend.commit(A, { adds: [add('198.51.106.1')], removes: [], resync: false });
+      expect((await fw.getGroup('ipv4', A))!.members.sort()).toEqual(names(['198.51.106.1', racing]));
+      expect(emulator.blocked(racing)!.blocked).toBe(true);
+    } finally {
+      await fw.close();
+      await emulator.close();
+    }
+  });
+
+  test('no room by its counts (every shard within the headroom): nothing is written, nobody rotated out', async () => {
+    await withBackend({ ipv4: [A], ipv6: [A6] }, 3, async (backend, fw, emulator) => {
+      // Capacity 3: early adds stop at 2 members (the placeholder and one block).
+      await backend.addAhead!(A, [add('198.51.104.1')]);
+      const writes = emulator.state.requests('writes');
+      await backend.addAhead!(A, [add('198.51.104.2'), add('198.51.104.3')]);
+      expect(emulator.state.requests('writes')).toBe(writes);
+      expect((await fw.getGroup('ipv4', A))!.members.sort()).toEqual(['none', addressObjectName('198.51.104.1')].sort());
+    });
+  });
+
+  test("a shard the platform refuses more members (its limit, below the configured capacity): the write fails, and the next early add goes to the next shard", async () => {
+    const emulator = await startEmulator({ port: 0, groups: { ipv4: [A, B], ipv6: [A6] }, groupMemberLimit: 2 });
+    const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+    try {
+      const backend = new AddressGroupBackend(fw, { groups: { ipv4: [A, B], ipv6: [A6] }, capacity: 600 });
+      await backend.addAhead!(A, [add('198.51.105.1')]);
+      await expect(backend.addAhead!(A, [add('198.51.105.2')])).rejects.toThrow();
+      await backend.addAhead!(A, [add('198.51.105.3')]);
+      expect((await fw.getGroup('ipv4', B))!.members).toContain(addressObjectName('198.51.105.3'));
+    } finally {
+      await fw.close();
+      await emulator.close();
+    }
+  });
+});

@@ -3,7 +3,8 @@
  * start, so the firewall write does not wait for the block's first task. The block stays the truth: an early
  * entry that no block holds once the claim time is over is withdrawn; one a block holds stays. The rules as a
  * plain class first, then on the time-skipping server (the claim time passes in milliseconds) with the real
- * API service, worker and emulator, on a threat feed (address groups take none: src/enforcement/index.ts).
+ * API service, worker and emulator, on a threat feed; then an address group, which takes early adds only when the
+ * API writes them itself (an object and a child-table append: src/enforcement/address-group.ts).
  */
 import type { temporal } from '@temporalio/proto';
 import { sendToEnforcer } from '../../activities/messaging';
@@ -13,7 +14,8 @@ import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
-import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
+import { activeStatus, blockInput, eventually, GROUP4, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
+import { addressObjectName } from '../../src/enforcement/address-group';
 
 const HOUR = 3_600_000;
 const owner = (ip: string) => ({ workflowId: `block:fw1:${ip}`, lineage: `run-${ip}` });
@@ -208,11 +210,73 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     await eventually(async () => !(await member(ip)), 20_000, 'the late entry removed by its check');
   });
 
-  test('an address group takes none: its block goes the usual way', async () => {
+  test('an address group takes none through its enforcer (an API without its own writer): its block goes the usual way', async () => {
     const ip = '198.51.100.205';
     const group = testTarget(stack.emulator.url, stack.emulator.token, { name: 'fw-group' });
     await service(false, group).block({ ip, reason: 'test', actor: 'test', event: { id: 'e-205' } }).catch(() => undefined);
     const { events } = await stack.client.workflow.getHandle(enforcerWorkflowId('fw-group', group.groups.ipv4[0]!)).fetchHistory().catch(() => ({ events: [] }));
     expect((events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'changes')).toHaveLength(0);
+  });
+});
+
+describe('early adds on an address group, written by the API (time-skipping server)', () => {
+  let stack: Stack;
+  const enforcerId = enforcerWorkflowId(TARGET, GROUP4);
+  const member = async (ip: string) => ((await stack.firewall.getGroup('ipv4', GROUP4))?.members ?? []).includes(addressObjectName(ip));
+  const api = () =>
+    new BlockService(
+      stack.client,
+      {
+        targets: [stack.target],
+        block: { ttlMs: HOUR, maxTtlMs: 30 * 24 * HOUR, batchWindowMs: 0, earlyAdd: true },
+        ipPolicy: DEFAULT_IP_POLICY,
+        temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
+      },
+      new AheadWriter(new Map([[TARGET, stack.backend]])),
+    );
+  const aheadSignals = async (ip: string) => {
+    const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
+    return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      if (a?.signalName !== 'changes') return [];
+      return (JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[]).filter((c) => c.ip === ip && c.early && c.ahead);
+    }).length;
+  };
+  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
+
+  beforeAll(async () => {
+    stack = await startStack({ server: 'time-skipping' });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test("a new block's member is appended by the API; the block claims it; it stays once the claim time is over", async () => {
+    const ip = '198.51.100.211';
+    await api().block({ ip, reason: 'test', actor: 'test', event: { id: 'e-211' } });
+    const handle = stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip));
+    await activeStatus(handle);
+    expect(await member(ip)).toBe(true);
+    expect(await aheadSignals(ip)).toBe(1);
+    await claimTimePasses();
+    await eventually(async () => (await stack.client.workflow.getHandle(enforcerId).query(enforcerStatusQuery)).queued === 0);
+    expect(await member(ip)).toBe(true);
+    expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test("the API's append lands after the block ended: the entry's check removes the member and its object", async () => {
+    const ip = '198.51.100.212';
+    const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR }));
+    await activeStatus(handle);
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [{ ...early(ip), ahead: true, expiresAtMs: Date.now() + HOUR, label: 'test' }]);
+    await eventually(async () => (await aheadSignals(ip)) === 1);
+    await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'false positive', actor: 'op' }] });
+    await eventually(async () => (await handle.describe()).status.name === 'COMPLETED', 20_000, 'the block ended');
+    expect(await member(ip)).toBe(false);
+    await stack.backend.addAhead!(GROUP4, [{ ip, family: 'ipv4', expiresAtMs: Date.now() + HOUR }]);
+    expect(await member(ip)).toBe(true);
+    await claimTimePasses();
+    await eventually(async () => !(await member(ip)), 20_000, 'the late member removed by its check');
+    await eventually(async () => (await stack.firewall.getAddress('ipv4', addressObjectName(ip))) === undefined, 20_000, 'its object deleted');
   });
 });
