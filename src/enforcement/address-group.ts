@@ -15,7 +15,7 @@ import { FortiAddress, FortiOSClient, FortiOSError } from '../fortios/client';
 import { type AddressFamily, parsePrefix, sameNetwork } from '../fortios/subnet';
 import { canonicalIp } from '../policy/ip-policy';
 import { inPool } from '../pool';
-import { CommitResult, EnforcementBackend, Entry, Finding, floodBatching, commentExpiry, isOurs, OwnedEntry, Outcome, OWNER_MARKER, ownerComment, SetInfo } from './port';
+import { CommitResult, EnforcementBackend, Entry, Finding, floodBatching, commentCurrent, commentExpiry, isOurs, OwnedEntry, Outcome, OWNER_MARKER, ownerComment, SetInfo } from './port';
 import type { Batching } from '../../workflows/batch-policy';
 import { groupPolicyFindings, Observe } from './firewall-checks';
 
@@ -118,7 +118,7 @@ export class AddressGroupBackend implements EnforcementBackend {
         await this.observe('ensureAddress', () => this.fw.ensureAddress(family, { name, subnet: cidrOf(e.ip), comment: ownerComment(e) }, (a) => (seen.existing = a)));
         // Ours: bring its comment (expiry) up to date. Someone else's with the same network: use it, never own it.
         const comment = seen.existing?.comment;
-        if (seen.existing && isOurs(comment) && comment !== ownerComment(e)) {
+        if (seen.existing && isOurs(comment) && !commentCurrent(comment, e)) {
           await this.observe('setAddressComment', () => this.fw.setAddressComment(family, name, ownerComment(e)));
         }
         ready.push(e);
@@ -246,7 +246,7 @@ export class AddressGroupBackend implements EnforcementBackend {
     });
     const stale = verified.filter((e) => {
       const c = objects.get(addressObjectName(e.ip))?.comment;
-      return !e.recheck && isOurs(c) && c !== ownerComment(e);
+      return !e.recheck && isOurs(c) && !commentCurrent(c, e);
     });
     await inPool(stale, OBJECT_CALLS_IN_FLIGHT, async (e) => {
       try {

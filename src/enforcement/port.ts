@@ -110,6 +110,22 @@ export function ownerComment(e: Entry): string {
   return `${OWNER_MARKER} ${e.label ?? 'blocked'}`.slice(0, 255 - until.length) + until;
 }
 
+/** How far an object's comment may be off the block's expiry and still count as current (rotation order only). */
+export const COMMENT_EXPIRY_SLACK_MS = 60_000;
+
+/**
+ * Whether a comment says what ownerComment(e) would, up to COMMENT_EXPIRY_SLACK_MS in the expiry: the API's early
+ * add and the block's own add compute the same expiry a moment apart, which is not worth a write.
+ */
+export function commentCurrent(comment: string | undefined, e: Entry): boolean {
+  const want = ownerComment(e);
+  if (comment === want) return true;
+  if (comment === undefined || e.expiresAtMs === undefined) return false;
+  const have = commentExpiry(comment);
+  const cut = (c: string) => c.replace(/; until [^;]*$/, '');
+  return have !== undefined && Math.abs(have - e.expiresAtMs) <= COMMENT_EXPIRY_SLACK_MS && cut(comment) === cut(want);
+}
+
 /** The expiry written by ownerComment, if any. */
 export function commentExpiry(comment: string): number | undefined {
   const m = /; until (\d{4}-\d\d-\d\dT[\d:.]+Z)$/.exec(comment);

@@ -50,3 +50,17 @@ test('the defaults: the enforcer\'s own mark, a hold of seconds', () => {
   expect(g.calm(1 + BURST_HOLD_MS)).toBe(true);
   expect(BURST_HOLD_MS).toBeGreaterThanOrEqual(5_000);
 });
+
+test("a webhook request's lines announced together: past the mark before the first of them runs", () => {
+  const g = new BurstGate(32, 10_000);
+  g.enter(0, 50);
+  g.enter(0); // its first line's block request
+  expect(g.calm(0)).toBe(false);
+  g.leave(100);
+  g.leave(100, 50);
+  expect(g.calm(10_099)).toBe(false);
+  expect(g.calm(10_100)).toBe(true);
+  // A request of a few lines stays below it.
+  g.enter(20_000, 5);
+  expect(g.calm(20_000)).toBe(true);
+});

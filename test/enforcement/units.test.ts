@@ -7,7 +7,7 @@ import type { TargetConfig } from '../../src/config';
 import { addressObjectName, cidrOf, ipOf } from '../../src/enforcement/address-group';
 import { BANNED_MARGIN_MS } from '../../src/enforcement/banned-ip';
 import { capacityOf, createBackend, enforcementRefFor, setsOf, startupFindings } from '../../src/enforcement';
-import { commentExpiry, ENFORCEMENT_KINDS, isOurs, OWNER_MARKER, ownerComment } from '../../src/enforcement/port';
+import { COMMENT_EXPIRY_SLACK_MS, commentCurrent, commentExpiry, ENFORCEMENT_KINDS, isOurs, OWNER_MARKER, ownerComment } from '../../src/enforcement/port';
 import { FortiOSClient } from '../../src/fortios/client';
 import { accepts, EXPIRY_REFRESH_SLACK_MS, extend, extendProblem, freshCarry, needsExpiryRefresh, recordEvent, RESEND_FIRST_MS, RESEND_MAX_MS, resendDelayMs } from '../../workflows/block-rules';
 import { answersFor, ChangeQueue } from '../../workflows/change-queue';
@@ -214,4 +214,14 @@ describe('block rules', () => {
   test('re-sends back off from 2 min, doubling to 30 min', () => {
     expect([1, 2, 3, 4, 5, 10].map((sends) => resendDelayMs({ op: 'add', atMs: 0, sends }))).toEqual([RESEND_FIRST_MS, 2 * RESEND_FIRST_MS, 4 * RESEND_FIRST_MS, 8 * RESEND_FIRST_MS, RESEND_MAX_MS, RESEND_MAX_MS]);
   });
+});
+
+test('commentCurrent: the same label with an expiry a moment off is current; an extension or another label is not', () => {
+  const e = { ip: '192.0.2.1', family: 'ipv4' as const, label: 'ADS SCANS event 1', expiresAtMs: Date.UTC(2026, 10, 27, 12) };
+  expect(commentCurrent(ownerComment(e), e)).toBe(true);
+  expect(commentCurrent(ownerComment({ ...e, expiresAtMs: e.expiresAtMs - 40 }), e)).toBe(true);
+  expect(commentCurrent(ownerComment({ ...e, expiresAtMs: e.expiresAtMs - COMMENT_EXPIRY_SLACK_MS - 1 }), e)).toBe(false);
+  expect(commentCurrent(ownerComment({ ...e, label: 'ADS DOS event 2' }), e)).toBe(false);
+  expect(commentCurrent(undefined, e)).toBe(false);
+  expect(commentCurrent(ownerComment({ ...e, expiresAtMs: undefined }), e)).toBe(false);
 });
