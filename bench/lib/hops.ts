@@ -117,8 +117,24 @@ function subMs(iso: string): number {
   return m && m[1]!.length > 3 ? Number(`0.${m[1]!.slice(3)}`) : 0;
 }
 
+/**
+ * One run's history in pages of 200 events. The SDK's fetchHistory takes the server's default page (1,000
+ * events), and a page of a big enforcer run outgrew the client's 4 MiB message limit at 100,000 blocks
+ * (`RESOURCE_EXHAUSTED`, 4,451,549 bytes): the hop breakdown of that checkpoint was lost.
+ */
+async function runHistory(client: Client, workflowId: string, runId?: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const r = await client.workflowService.getWorkflowExecutionHistory({ namespace: client.options.namespace, execution: { workflowId, runId }, maximumPageSize: 200, nextPageToken });
+    events.push(...(r.history?.events ?? []));
+    nextPageToken = r.nextPageToken?.length ? r.nextPageToken : undefined;
+  } while (nextPageToken);
+  return events;
+}
+
 async function histories(client: Client, workflowId: string, allRuns: boolean): Promise<HistoryEvent[][]> {
-  if (!allRuns) return [(await client.workflow.getHandle(workflowId).fetchHistory()).events ?? []];
+  if (!allRuns) return [await runHistory(client, workflowId)];
   const runs: { runId: string; start: number }[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowId = ${JSON.stringify(workflowId)}` })) {
     runs.push({ runId: w.runId, start: w.startTime.getTime() });
@@ -126,7 +142,7 @@ async function histories(client: Client, workflowId: string, allRuns: boolean): 
   }
   runs.sort((a, b) => a.start - b.start);
   const out: HistoryEvent[][] = [];
-  for (const r of runs) out.push((await client.workflow.getHandle(workflowId, r.runId).fetchHistory()).events ?? []);
+  for (const r of runs) out.push(await runHistory(client, workflowId, r.runId));
   return out;
 }
 
