@@ -2,10 +2,10 @@
  * The API on a real socket over the real stack (Temporal dev server, FortiOS emulator, worker), for the
  * api and cli tests: one per test file. Logs are captured (JSON lines) so that tests can read them.
  */
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { BlockService } from '../../src/blocks/service';
+import { newSecret } from '../../src/secret';
 import type { Config } from '../../src/config';
 import { DEFAULT_INTAKE_POLICY } from '../../src/ads/decision';
 import { DEFAULT_IP_POLICY, IpPolicy } from '../../src/policy/ip-policy';
@@ -110,8 +110,9 @@ export function testConfig(w: Where, secrets: Secrets, ipPolicy: IpPolicy = { ..
   };
 }
 
+/** Like the product's (never starting with "-": the forwarder tests pass it as `--secret <value>`). */
 export function secret(): string {
-  return randomBytes(24).toString('base64url');
+  return newSecret();
 }
 
 /** A pino logger at trace level whose every line lands in `lines`. */
