@@ -9,7 +9,7 @@ import type { FortiOSClient } from './fortios/client';
 import type { Logger } from './logger';
 import { BlockService } from './blocks/service';
 import { AheadWriter } from './blocks/ahead-writer';
-import { capacityOf, writesAhead } from './enforcement';
+import { capacityOf } from './enforcement';
 import { createBackends } from './worker/worker';
 import { recordFirewallCall } from './api/metrics';
 import { startApiServer } from './api/server';
@@ -53,5 +53,5 @@ export function createBlockService(config: Config, client: Client, firewalls: Ma
  * like the worker's backends, so these writes show in the firewall-call metrics (failures included).
  */
 function aheadWriter(config: Config, firewalls: Map<string, FortiOSClient>): AheadWriter {
-  return new AheadWriter(createBackends(config.targets.filter(writesAhead), firewalls, recordFirewallCall));
+  return new AheadWriter(createBackends(config.targets, firewalls, recordFirewallCall));
 }

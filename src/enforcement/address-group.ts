@@ -207,8 +207,13 @@ export class AddressGroupBackend implements EnforcementBackend {
     if (failure !== undefined) throw failure;
   }
 
+  /** Members a shard may hold: the configured capacity, or the platform's limit where one was learned lower. */
+  private limitOf(group: string): number {
+    return Math.min(this.o.capacity, this.learnedLimit.get(group) ?? Infinity);
+  }
+
   private aheadLimit(group: string): number {
-    const limit = Math.min(this.o.capacity, this.learnedLimit.get(group) ?? Infinity);
+    const limit = this.limitOf(group);
     return limit - Math.ceil(limit * AHEAD_HEADROOM);
   }
 
@@ -285,7 +290,7 @@ export class AddressGroupBackend implements EnforcementBackend {
     readComments: () => Promise<Map<string, string>>,
     result: CommitResult,
   ): Promise<Entry[]> {
-    const limit = (s: Shard) => Math.min(this.o.capacity, this.learnedLimit.get(s.name) ?? Infinity);
+    const limit = (s: Shard) => this.limitOf(s.name);
     const room = () => shards.reduce((n, s) => n + Math.max(0, limit(s) - s.members.length), 0);
     const overflow = enforceCapacity && shards.some((s) => s.members.length > limit(s));
     const placed: Entry[] = [];
@@ -388,8 +393,7 @@ export class AddressGroupBackend implements EnforcementBackend {
     const append = (m: string) => this.observe('addGroupMember', () => this.fw.addGroupMember(family, s.name, m));
     const remove = (m: string) => this.observe('removeGroupMember', () => this.fw.removeGroupMember(family, s.name, m));
     const deletesFirst = deletes.length < s.before.length;
-    const limit = Math.min(this.o.capacity, this.learnedLimit.get(s.name) ?? Infinity);
-    if (!deletesFirst && s.before.length + appends.length > limit) return false;
+    if (!deletesFirst && s.before.length + appends.length > this.limitOf(s.name)) return false;
     try {
       for (const [ops, op] of deletesFirst ? ([[deletes, remove], [appends, append]] as const) : ([[appends, append], [deletes, remove]] as const)) {
         await Promise.all(

@@ -59,19 +59,10 @@ export function enforcementRefFor(t: TargetConfig, family: AddressFamily): Enfor
  * write of the group, and measured side by side (bench, 20/s) the early adds and the blocks' own adds that
  * follow them made the group's ticks bigger and slower (p99 854–1,648 ms against 742–756 ms without).
  */
-// Where the backend also implements `addAhead` (the feed), the API writes them itself (src/blocks/ahead-writer.ts).
+// Where the backend implements `addAhead` (the feed; address groups, which take early adds only that way), the API
+// writes them itself (src/blocks/ahead-writer.ts; AheadWriter.takes).
 export function takesEarlyAdds(t: TargetConfig): boolean {
   return t.enforcement === 'threat-feed' || t.enforcement === 'dry-run';
-}
-
-/**
- * Whether the API may write a new block's entry itself, ahead of the block (EnforcementBackend.addAhead; the
- * enforcer only schedules the entry's check): a pushed feed, and address groups — an object and one child-table
- * append, which leaves everything else in the group as it is. Such an early add never goes through the enforcer,
- * so the group's ticks do not grow with it (why groups take none the other way, above).
- */
-export function writesAhead(t: TargetConfig): boolean {
-  return t.enforcement === 'threat-feed' || t.enforcement === 'address-group';
 }
 
 /** Every set of a target (one enforcer each). */

@@ -118,12 +118,9 @@ export const COMMENT_EXPIRY_SLACK_MS = 60_000;
  * add and the block's own add compute the same expiry a moment apart, which is not worth a write.
  */
 export function commentCurrent(comment: string | undefined, e: Entry): boolean {
-  const want = ownerComment(e);
-  if (comment === want) return true;
-  if (comment === undefined || e.expiresAtMs === undefined) return false;
-  const have = commentExpiry(comment);
-  const cut = (c: string) => c.replace(/; until [^;]*$/, '');
-  return have !== undefined && Math.abs(have - e.expiresAtMs) <= COMMENT_EXPIRY_SLACK_MS && cut(comment) === cut(want);
+  if (comment === ownerComment(e)) return true;
+  const have = comment === undefined ? undefined : commentExpiry(comment);
+  return have !== undefined && e.expiresAtMs !== undefined && Math.abs(have - e.expiresAtMs) <= COMMENT_EXPIRY_SLACK_MS && comment === ownerComment({ ...e, expiresAtMs: have });
 }
 
 /** The expiry written by ownerComment, if any. */

@@ -21,6 +21,20 @@ const HOUR = 3_600_000;
 const owner = (ip: string) => ({ workflowId: `block:fw1:${ip}`, lineage: `run-${ip}` });
 const early = (ip: string): SetChange => ({ op: 'add', ip, family: 'ipv4', early: true });
 
+/** The early adds of `ip` an enforcer received (its `changes` signals). */
+async function earlyChangesOf(stack: Stack, enforcerId: string, ip: string): Promise<SetChange[]> {
+  const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
+  return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
+    const a = e.workflowExecutionSignaledEventAttributes;
+    if (a?.signalName !== 'changes') return [];
+    const changes = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[];
+    return changes.filter((c) => c.ip === ip && c.early);
+  });
+}
+
+/** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
+const claimTimeOver = (stack: Stack) => stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
+
 describe('EarlyAdds (plain rules)', () => {
   test('an applied early add is withdrawn when its claim time is over, as a checked repair removal', () => {
     const e = new EarlyAdds();
@@ -106,19 +120,9 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
   });
   const service = (allowPrivate = false, target = stack.target) => new BlockService(stack.client, serviceConfig(allowPrivate, target));
-  /** The early adds of `ip` the enforcer received. */
-  const earlyChanges = async (ip: string): Promise<SetChange[]> => {
-    const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
-    return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
-      const a = e.workflowExecutionSignaledEventAttributes;
-      if (a?.signalName !== 'changes') return [];
-      const changes = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[];
-      return changes.filter((c) => c.ip === ip && c.early);
-    });
-  };
+  const earlyChanges = (ip: string) => earlyChangesOf(stack, enforcerId, ip);
   const earlySignals = async (ip: string) => (await earlyChanges(ip)).length;
-  /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
-  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
+  const claimTimePasses = () => claimTimeOver(stack);
 
   beforeAll(async () => {
     stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed: FEED }, emulator: { version: 'v7.4.5', feeds: [{ name: FEED }] } });
@@ -234,15 +238,8 @@ describe('early adds on an address group, written by the API (time-skipping serv
       },
       new AheadWriter(new Map([[TARGET, stack.backend]])),
     );
-  const aheadSignals = async (ip: string) => {
-    const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
-    return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
-      const a = e.workflowExecutionSignaledEventAttributes;
-      if (a?.signalName !== 'changes') return [];
-      return (JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[]).filter((c) => c.ip === ip && c.early && c.ahead);
-    }).length;
-  };
-  const claimTimePasses = () => stack.env.sleep(CLAIM_MS + CHECK_BATCH_MS + 5_000);
+  const aheadSignals = async (ip: string) => (await earlyChangesOf(stack, enforcerId, ip)).filter((c) => c.ahead).length;
+  const claimTimePasses = () => claimTimeOver(stack);
 
   beforeAll(async () => {
     stack = await startStack({ server: 'time-skipping' });
