@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowHandle } from '@temporalio/client';
 import type { ipBlock } from '../../workflows/block';
 import type { TargetConfig } from '../../src/config';
 import { createBackends } from '../../src/worker/worker';
@@ -25,6 +25,11 @@ export const GROUP6 = 'ads-blocked6';
 export interface Stack {
   env: TestWorkflowEnvironment;
   client: Client;
+  /**
+   * The same server without the time-skipping client's habit: its result() never unlocks time skipping
+   * (see resultAfter). On the dev server it is `client`.
+   */
+  lockedClient: Client;
   emulator: RunningEmulator;
   firewall: FortiOSClient;
   worker: Worker;
@@ -115,6 +120,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   return {
     env,
     client: env.client,
+    lockedClient: o.server === 'time-skipping' ? new Client({ connection: env.connection, namespace: env.namespace ?? 'default' }) : env.client,
     emulator,
     firewall,
     worker,
@@ -215,4 +221,25 @@ export function activeStatus(handle: WorkflowHandle, timeoutMs = 20_000): Promis
     const st = await handle.query(statusQuery);
     return st.state === 'active' && st;
   }, timeoutMs, 'block active');
+}
+
+/**
+ * A workflow's result on the time-skipping server, with the clock moved by the test and never by the wait.
+ * The test server jumps to its next timer whenever nothing holds its time lock, and the SDK's result() unlocks
+ * it for the whole wait: when a workflow task loses its lock (the server's own lapse, seen under load), the
+ * jump reaches that task's 10 s timeout, then each retry's, then the run's 10-year execution timeout (CI:
+ * "Workflow execution timed out" for a block whose release had been answered). So: skip to `atMs` + 1 s (a
+ * bounded sleep: the clock locks again there), then wait in real time. What the timer wakes then runs with the
+ * clock locked; a lapse costs a task retry, never the run. Without `atMs` nothing is skipped (a cancel, a
+ * refusal: nothing needs time to pass).
+ */
+export async function resultAfter<T = BlockStatus>(stack: Stack, handle: WorkflowHandle, atMs?: number): Promise<T> {
+  if (atMs !== undefined) await skipTo(stack, atMs);
+  return stack.lockedClient.workflow.getHandle(handle.workflowId).result() as Promise<T>;
+}
+
+/** The server's clock to `atMs` + 1 s, and locked again there (resultAfter). */
+export async function skipTo(stack: Stack, atMs: number): Promise<void> {
+  const now = await stack.env.currentTimeMs();
+  if (atMs + 1000 > now) await stack.env.sleep(atMs + 1000 - now);
 }

@@ -5,9 +5,9 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { BlockStatus, cancelSignal, cancelUpdate, extendSignal, extendUpdate, statusQuery } from '../../workflows/messages';
+import { cancelSignal, cancelUpdate, extendSignal, extendUpdate, statusQuery } from '../../workflows/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
-import { activeStatus, blockInput, eventually, GROUP4, GROUP6, Stack, startBlock, startStack, testTarget } from '../support/stack';
+import { activeStatus, blockInput, eventually, GROUP4, GROUP6, resultAfter, Stack, startBlock, startStack, testTarget } from '../support/stack';
 
 const HOUR = 3_600_000;
 let stack: Stack;
@@ -44,7 +44,7 @@ test('a 1-hour block is applied, then lifted after the TTL: member removed, addr
   const active = await activeStatus(handle);
   expect(Date.parse(active.expiresAt) - Date.parse(active.createdAt)).toBe(HOUR);
 
-  const result: BlockStatus = await handle.result(); // time skips the hour here
+  const result = await resultAfter(stack, handle, Date.parse(active.expiresAt)); // the hour skipped, then real time
   expect(result.state).toBe('expired');
   expect(await members()).toEqual(['none']);
   expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
@@ -55,7 +55,8 @@ test('IPv6 blocks use address6 and the IPv6 group', async () => {
   const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR }));
   await eventually(isMember(ip, GROUP6), 20_000, 'IPv6 member');
   expect(await stack.firewall.getAddress('ipv6', addressObjectName(ip))).toMatchObject({ subnet: '2001:db8:bad::7/128' });
-  expect((await handle.result()).state).toBe('expired');
+  const active = await activeStatus(handle);
+  expect((await resultAfter(stack, handle, Date.parse(active.expiresAt))).state).toBe('expired');
   expect(await members(GROUP6)).toEqual(['none']);
 });
 
@@ -82,7 +83,7 @@ test('50 events for one IP: one workflow, expiry = latest event + TTL', async ()
   const count = await stack.client.workflow.count(`WorkflowId = "${results[0].workflowId}"`).catch(() => undefined);
   if (count) expect(count.count).toBe(1);
   await handle.signal(cancelSignal, { reason: 'test done', actor: 'test' });
-  expect((await handle.result()).state).toBe('cancelled');
+  expect((await resultAfter(stack, handle)).state).toBe('cancelled');
 });
 
 test('extend by signal and by Update moves the expiry; the block ends at the new time', async () => {
@@ -101,7 +102,7 @@ test('extend by signal and by Update moves the expiry; the block ends at the new
   // 1.40 loses its time lock after a rejected Update and then times out every later workflow task.
 
   const t0 = await stack.env.currentTimeMs();
-  const result = await handle.result();
+  const result = await resultAfter(stack, handle, until);
   expect(result.state).toBe('expired');
   expect(Date.parse(result.endedAt!)).toBeGreaterThanOrEqual(until);
   expect(Date.parse(result.endedAt!) - t0).toBeGreaterThanOrEqual(4 * HOUR - 60_000);
@@ -123,7 +124,7 @@ test('cancel by Update lifts the block at once and is idempotent; cancel by sign
 
   // Wait in real time (no time skipping: a cancel needs none), then read the results of the ended runs.
   await eventually(async () => (await ha.describe()).status.name === 'COMPLETED' && (await hb.describe()).status.name === 'COMPLETED', 30_000, 'both lifted');
-  const [ra, rb] = await Promise.all([ha.result(), hb.result()]);
+  const [ra, rb] = await Promise.all([resultAfter(stack, ha), resultAfter(stack, hb)]);
   expect([ra.state, rb.state]).toEqual(['cancelled', 'cancelled']);
   expect(rb.cancelledBy?.actor).toBe('carol');
   expect(await members()).toEqual(['none']);
@@ -135,7 +136,7 @@ test('cancelling the workflow itself (Web UI / CLI) still removes the block', as
   const handle = await startBlock(stack, blockInput(ip, { ttlMs: 24 * HOUR }));
   await eventually(isMember(ip), 20_000, 'member');
   await handle.cancel();
-  await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+  await expect(resultAfter(stack, handle)).rejects.toThrow(WorkflowFailedError);
   await eventually(async () => !(await isMember(ip)()), 20_000, 'member removed');
   expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();
   expect((await handle.describe()).status.name).toBe('CANCELLED');
@@ -149,7 +150,7 @@ test('invalid or reserved addresses are rejected before anything touches the fir
     ['10.1.2.3', /private/i],
   ] as const) {
     const handle = await startBlock(stack, blockInput(ip));
-    const result = await handle.result();
+    const result = await resultAfter(stack, handle);
     expect(result.state).toBe('rejected');
     expect(result.lastError).toMatch(why);
     expect(await stack.firewall.getAddress('ipv4', addressObjectName(ip))).toBeUndefined();

@@ -14,7 +14,7 @@ import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
-import { activeStatus, blockInput, eventually, GROUP4, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
+import { activeStatus, blockInput, eventually, GROUP4, resultAfter, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
 import { addressObjectName } from '../../src/enforcement/address-group';
 
 const HOUR = 3_600_000;
@@ -172,7 +172,7 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     const ip = '10.20.30.40'; // private: this API allows it, the worker (default policy) does not
     const [r] = await service(true).block({ ip, reason: 'test', actor: 'test', event: { id: 'e-204' } }).catch(() => [undefined]);
     const handle = stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip));
-    expect((await handle.result()).state).toBe('rejected');
+    expect((await resultAfter(stack, handle)).state).toBe('rejected');
     expect(r === undefined || r.state !== 'active').toBe(true);
     expect(await earlySignals(ip)).toBe(1);
     await claimTimePasses();
