@@ -73,16 +73,19 @@ export interface BenchServer {
   memMiB(): number | undefined;
   /** The database's files, MiB (the SQLite file with its WAL, or PostgreSQL's tables and indexes). */
   dbMiB(): number;
+  /** The server's Prometheus /metrics (the production topology's server; the dev server here has none). */
+  metricsUrl?: string;
 }
 
 /**
  * A server as the bench measures it: its process (plus PostgreSQL's, when `postgresPid` answers one) and its
  * database files — the SQLite file and WAL directly in `dataDir`, or PostgreSQL's tables and indexes (base/).
  */
-function benchServer(kind: ServerKind, address: string, pid: number, dataDir: string, postgresPid: () => number | undefined = () => undefined): BenchServer {
+function benchServer(kind: ServerKind, address: string, pid: number, dataDir: string, postgresPid: () => number | undefined = () => undefined, metricsUrl?: string): BenchServer {
   return {
     kind,
     address,
+    metricsUrl,
     cpuS: () => serviceCpuS(pid, postgresPid()),
     memMiB: () => serviceMemMiB(pid, postgresPid()),
     dbMiB: () => (kind === 'postgres' ? filesMiB(path.join(dataDir, 'base'), true) : filesMiB(dataDir)),
@@ -214,7 +217,7 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
     if (kind === 'postgres') chmodSync(dataDir, 0o755); // PostgreSQL runs as "nobody" when we are root
     const service = await startTemporalService({ server: kind, dir: dataDir, namespace: config.temporal.namespace, ports: await freeServerPorts() });
     stops.push(() => service.stop());
-    const server = benchServer(kind, service.temporal.address, service.temporal.child().pid, service.dataDir, () => service.postgres?.child().pid);
+    const server = benchServer(kind, service.temporal.address, service.temporal.child().pid, service.dataDir, () => service.postgres?.child().pid, service.temporal.metricsUrl);
 
     const t = config.targets[0]!;
     const emulator = await startEmulator({

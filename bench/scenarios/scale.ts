@@ -14,6 +14,7 @@
 import { BURST_HOLD_MS } from '../../src/blocks/burst-gate';
 import { WORKFLOW_TYPES } from '../../workflows/messages';
 import { hopBreakdown, spread } from '../lib/hops';
+import { scrape, serverTime } from '../lib/server-metrics';
 import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
 import { emulatorCalls, waitActive } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
@@ -104,6 +105,9 @@ export const scaleScenario: Scenario = {
         const probe = all.slice(next, next + PROBE);
         next += probe.length;
         const sent: number[] = [];
+        // The server's side of the probe: its CPU, and which of its operations took the time (its /metrics).
+        const probeMeter = new CpuMeter(stack.server);
+        const m0 = stack.server.metricsUrl ? await scrape(stack.server.metricsUrl).catch(() => undefined) : undefined;
         const p0 = now();
         const { delayMs: probeLoopDelayMs } = await loopDelay(async () => {
           await openLoop(probe.length, 20, (i) => {
@@ -113,6 +117,10 @@ export const scaleScenario: Scenario = {
           await stack.enforced.untilAllEnforced(probe, 60_000);
         });
         const p1 = now();
+        conditions[`probe_${cp}`] = probeMeter.read();
+        const m1 = m0 && (await scrape(stack.server.metricsUrl!).catch(() => undefined));
+        const serverTimes = m0 && m1 ? serverTime(m0, m1) : undefined;
+        if (serverTimes) ctx.log(`scale: server time during the probe (top series): ${JSON.stringify(serverTimes)}`);
         active.push(...probe);
         const probeMs = dist(probe.map((ip, i) => (stack.enforced.ips.get(ip)?.firstIn ?? NaN) - sent[i]!).filter(Number.isFinite));
         const hops = await hopBreakdown(stack, spread(probe.map((ip, i) => ({ ip, sentAt: sent[i]! })), 50), { from: p0, to: p1 }).catch((err) => {
@@ -177,6 +185,8 @@ export const scaleScenario: Scenario = {
           fill: { ips: fill.length, seconds: r1(fillS), perS: r1(fill.length / fillS), allEnforced: filled.all, webhookErrors: errors, allActiveAfterS: settled ? settleS : undefined },
           newBlocksEnforcedMs: probeMs,
           newBlocksHops: hops,
+          /** The Temporal server's operations that took the most time during the probe (its /metrics; PostgreSQL runs only). */
+          serverTimeInProbe: serverTimes,
           /** Our process's event-loop delay during the probe (worker, API, emulator and load share it). */
           probeLoopDelayMs,
           memory: { ourProcessRssMiB: rssMiB, ourProcessHeapMiB: heapMiB, serverMemMiB, databaseMiB: dbMiB, idle },
