@@ -243,3 +243,45 @@ export async function skipTo(stack: Stack, atMs: number): Promise<void> {
   const now = await stack.env.currentTimeMs();
   if (atMs + 1000 > now) await stack.env.sleep(atMs + 1000 - now);
 }
+
+/**
+ * A block run to its end on the time-skipping server one wake-up at a time: the clock skips to the block's next
+ * deadline (a STILL_ACTIVE question, else its expiry) + 1 s, and what wakes runs in real time until the block
+ * has reacted — never a skip past a task still running (resultAfter says why the SDK's result() is not used).
+ * Past every deadline (releasing: waiting for its enforcer), it waits in real time, skipping a minute at a
+ * time only when nothing happens (a request re-sent after minutes).
+ */
+export async function blockOutcome(stack: Stack, handle: WorkflowHandle, timeoutMs = 90_000): Promise<BlockStatus> {
+  const deadline = Date.now() + timeoutMs;
+  const closed = async () => (await handle.describe()).status.name !== 'RUNNING';
+  const mark = (s: BlockStatus) => JSON.stringify([s.state, s.expiresAt, s.stillActive?.last?.atMs, s.extensions.length]);
+  const reached = new Set<number>(); // deadlines skipped to already: never twice (a question the block did not ask)
+  while (!(await closed())) {
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId} still running after ${timeoutMs} ms`);
+    const s = await handle.query(statusQuery);
+    const wake = nextWakeMs(s, reached);
+    if (s.state === 'pending') {
+      await eventually(async () => (await closed()) || (await handle.query(statusQuery)).state !== 'pending', 30_000, `${handle.workflowId} answered`);
+    } else if (wake !== undefined && wake + 1000 > (await stack.env.currentTimeMs())) {
+      reached.add(wake);
+      await skipTo(stack, wake);
+      await eventually(async () => (await closed()) || mark(await handle.query(statusQuery)) !== mark(s), 10_000).catch(() => undefined);
+    } else if (!(await eventually(closed, 5_000).catch(() => false))) {
+      await stack.env.sleep(60_000);
+    }
+  }
+  return resultAfter(stack, handle);
+}
+
+/** When a running block wakes by itself: its STILL_ACTIVE question (not yet asked for this expiry), else its expiry. */
+function nextWakeMs(s: BlockStatus, reached: Set<number>): number | undefined {
+  if (s.state !== 'active') return undefined;
+  const expiry = Date.parse(s.expiresAt);
+  const sa = s.stillActive;
+  const fromAds = s.events.some((e) => !e.id.startsWith('manual:'));
+  if (sa && fromAds && expiry < Date.parse(s.createdAt) + sa.maxTotalMs) {
+    const question = expiry - sa.windowMs;
+    if ((sa.last?.atMs ?? -Infinity) < question && !reached.has(question)) return question;
+  }
+  return expiry;
+}

@@ -13,7 +13,7 @@ import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { FlowmonStillActive, IntakeStillActive, StillActiveAnswer } from '../../src/still-active';
 import { BlockStatus, statusQuery } from '../../workflows/messages';
 import { FlowmonAds, FlowmonFault, startFlowmonAds } from '../support/flowmon-ads';
-import { activeStatus, blockInput, eventually, Stack, startBlock, startStack, testTarget } from '../support/stack';
+import { activeStatus, blockInput, blockOutcome, eventually, Stack, startBlock, startStack, testTarget } from '../support/stack';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -72,7 +72,7 @@ describe('STILL_ACTIVE=flowmon', () => {
     const ip = '203.0.113.60';
     ads.active.add(ip);
     const handle = await startBlock(stack, blockInput(ip, { ttlMs: HOUR, event: ADS_EVENT, escalation: { factor: 2, maxTtlMs: 4 * HOUR } }));
-    const r = await handle.result();
+    const r = await blockOutcome(stack, handle);
     expect(r.state).toBe('expired');
     const created = Date.parse(r.createdAt);
     // asked 10 min before each expiry: at 50 min → now + 2 h (escalated), at 2 h 40 → now + 4 h, capped at 6 h.
@@ -96,7 +96,7 @@ describe('STILL_ACTIVE=flowmon', () => {
     await stack.env.sleep('55 minutes'); // past the first question (at 50 min)
     await eventually(async () => (await handle.query(statusQuery)).stillActive?.last, 20_000, 'first question');
     ads.active.delete(ip);
-    const r = await handle.result();
+    const r = await blockOutcome(stack, handle);
     expect(r.state).toBe('expired');
     expect(r.extensions.map((x) => x.actor)).toEqual(['still-active:flowmon']);
     expect(timing(r).held).toBe(110);
@@ -106,7 +106,7 @@ describe('STILL_ACTIVE=flowmon', () => {
   });
 
   test('an attacker ADS does not see is lifted on time', async () => {
-    const r = await (await startBlock(stack, blockInput('203.0.113.62', { ttlMs: HOUR, event: ADS_EVENT }))).result();
+    const r = await blockOutcome(stack, await startBlock(stack, blockInput('203.0.113.62', { ttlMs: HOUR, event: ADS_EVENT })));
     expect(r.state).toBe('expired');
     expect(r.extensions).toEqual([]);
     expect(timing(r).held).toBe(60);
@@ -125,7 +125,7 @@ describe('STILL_ACTIVE=flowmon', () => {
     ads.fault = fault;
     if (fault === 'refuse-login') ads.revokeTokens(); // the cached token stops working, and the new login is refused
     const before = (await metrics.stillActiveChecks.get()).values.find((v) => v.labels.verdict === 'unknown')?.value ?? 0;
-    const r = await (await startBlock(stack, blockInput(ip, { ttlMs: HOUR, event: ADS_EVENT }))).result();
+    const r = await blockOutcome(stack, await startBlock(stack, blockInput(ip, { ttlMs: HOUR, event: ADS_EVENT })));
     expect(r.state).toBe('expired');
     expect(r.extensions).toEqual([]);
     expect(timing(r).held).toBe(60);
@@ -139,7 +139,7 @@ describe('STILL_ACTIVE=flowmon', () => {
   });
 
   test('a manual block (no ADS event) never asks', async () => {
-    const r = await (await startBlock(stack, blockInput('203.0.113.64', { ttlMs: HOUR }))).result();
+    const r = await blockOutcome(stack, await startBlock(stack, blockInput('203.0.113.64', { ttlMs: HOUR })));
     expect(timing(r).held).toBe(60);
     expect(r.stillActive?.last).toBeUndefined();
     expect(answers).toEqual([]);
@@ -175,7 +175,7 @@ describe('STILL_ACTIVE=intake', () => {
     await activeStatus(handle);
     await stack.env.sleep('30 minutes');
     expect((await event(ip, '5002'))[0].outcome).toBe('extended'); // the repeat event itself: 30 min + 1 h
-    const r: BlockStatus = await handle.result();
+    const r = await blockOutcome(stack, handle);
     const created = Date.parse(r.createdAt);
     expect(r.state).toBe('expired');
     // 1 h 20: a repeat event since the start → now + 1 h; 2 h 10: nothing since 1 h 20 → lifted at 2 h 20.
@@ -192,7 +192,7 @@ describe('STILL_ACTIVE=intake', () => {
 
   test('not seen again: lifted on time', async () => {
     const [first] = await event('198.51.100.71', '6001');
-    const r: BlockStatus = await stack.client.workflow.getHandle(first.workflowId).result();
+    const r = await blockOutcome(stack, stack.client.workflow.getHandle(first.workflowId));
     expect(r.state).toBe('expired');
     expect(r.extensions).toEqual([]);
     expect(timing(r).held).toBe(60);
