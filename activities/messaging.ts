@@ -25,8 +25,71 @@ function heartbeat(details?: unknown): void {
   if (!ctx.info.isLocal) ctx.heartbeat(details);
 }
 
-/** Hands changes to a set's enforcer, starting it if it is not running (after a Terminate, too). */
+/**
+ * Hands changes to a set's enforcer, starting it if it is not running (after a Terminate, too). Changes go
+ * through this process's outbox for that enforcer (EnforcerOutbox): what arrives while a signal to it is in
+ * flight leaves with the next one. Resolves once the signal that carries them was accepted.
+ */
 export async function sendToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<void> {
+  if (changes === 'resync') return signalEnforcer(d, target, set, 'resync');
+  let byEnforcer = outboxes.get(d.temporal);
+  if (!byEnforcer) outboxes.set(d.temporal, (byEnforcer = new Map()));
+  const id = enforcerWorkflowId(target, set);
+  let outbox = byEnforcer.get(id);
+  if (!outbox) byEnforcer.set(id, (outbox = new EnforcerOutbox((batch) => signalEnforcer(d, target, set, batch))));
+  await outbox.post(changes);
+}
+
+/** Changes in one signal at most: a change is a few hundred bytes, a signal's payload may be 2 MB. */
+export const CHANGES_PER_SIGNAL = 500;
+
+/** This process's outbox per enforcer, per client (a test or the bench runs several stacks in one process). */
+const outboxes = new WeakMap<Client, Map<string, EnforcerOutbox>>();
+
+/**
+ * One enforcer's outbox in this process, a group commit: a change handed over while no signal to the enforcer
+ * is in flight leaves at once (no timer: a trickle waits for nothing); those handed over while one is in flight
+ * leave together in the next (at most CHANGES_PER_SIGNAL each). In a burst, hundreds of blocks' requests make a
+ * few signals instead of one each. Why it matters: the server buffers the signals that arrive while a workflow
+ * task of the enforcer runs, and force-closes the task once more than 100 are buffered
+ * (`history.maximumBufferedEventsBatch`, cause FORCE_CLOSE_COMMAND). One signal per change let a fill of
+ * 22 blocks/s on a loaded worker (5 s tasks) do that; each retry replayed the whole history and was slower
+ * still, and the run reached the server's 10,000 signals per run with thousands of blocks unanswered.
+ * A failed signal fails every change it carried (their senders retry); the next batch is tried anyway.
+ */
+export class EnforcerOutbox {
+  private queue: { changes: SetChange[]; done: (err?: unknown) => void }[] = [];
+  private sending = false;
+
+  constructor(private readonly send: (changes: SetChange[]) => Promise<void>) {}
+
+  post(changes: SetChange[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ changes, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.sending) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.sending = true;
+    while (this.queue.length) {
+      let n = this.queue[0]!.changes.length;
+      let take = 1;
+      while (take < this.queue.length && n + this.queue[take]!.changes.length <= CHANGES_PER_SIGNAL) n += this.queue[take++]!.changes.length;
+      const batch = this.queue.splice(0, take);
+      let failure: unknown;
+      try {
+        await this.send(batch.flatMap((p) => p.changes));
+      } catch (err) {
+        failure = err ?? new Error('signal failed');
+      }
+      for (const p of batch) p.done(failure);
+    }
+    this.sending = false;
+  }
+}
+
+async function signalEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<void> {
   await d.temporal.workflow.signalWithStart(WORKFLOW_TYPES.enforcer, {
     workflowId: enforcerWorkflowId(target, set),
     taskQueue: d.taskQueue,

@@ -12,7 +12,7 @@ import { inPool } from '../src/pool';
 import { BlockRow, currentBlockState, runningBlocks } from '../src/temporal/visibility';
 import { enforcerStatusQuery, enforcerWorkflowId, reassertSignal, SetChange, SetReport, WORKFLOW_TYPES } from '../workflows/messages';
 import { migrateSignal } from '../workflows/legacy/messages';
-import { MessagingDeps, sendToEnforcer } from './messaging';
+import { CHANGES_PER_SIGNAL, MessagingDeps, sendToEnforcer } from './messaging';
 
 export interface ReconcileDeps extends MessagingDeps {
   backends: Map<string, EnforcementBackend>;
@@ -21,7 +21,6 @@ export interface ReconcileDeps extends MessagingDeps {
 /** Names listed per category in a report (the counts are complete). */
 const SAMPLE = 50;
 const CHECKS_IN_FLIGHT = 16;
-const CHANGES_PER_SIGNAL = 500;
 /**
  * Repairs are fed to the enforcer no faster than it commits them: at most this many queued before the next
  * signal. Sent all at once, 50,000 re-adds piled up in the enforcer, its history outgrew the server's

@@ -32,6 +32,13 @@ export interface RunningDevServer {
   process: ChildProcess;
 }
 
+/**
+ * The dev server's settings that differ from its defaults, as deploy/dynamicconfig/production.yaml sets them for
+ * the production server: room for the signals buffered while a slow workflow task of an enforcer runs (see
+ * that file, history.maximumBufferedEventsBatch).
+ */
+const DEV_SERVER_SETTINGS: Record<string, number> = { 'history.maximumBufferedEventsBatch': 1000 };
+
 export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
   mkdirSync(opts.dataDir, { recursive: true });
   const ip = opts.ip ?? '127.0.0.1';
@@ -46,7 +53,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     '--sqlite-pragma', 'synchronous=NORMAL',
     '--log-level', 'warn',
     ...devServerSearchAttributeArgs(),
-    ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+    ...Object.entries({ ...DEV_SERVER_SETTINGS, ...opts.dynamicConfig }).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
     ...(opts.ui === false ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
   ];
   // Something else on our ports would answer the health check below and we would silently use it.
