@@ -6,6 +6,8 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { BlockStatus, cancelSignal, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, ExtendRequest, extendUpdate, statusQuery } from '../../workflows/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
+import { sendToEnforcer } from '../../activities/messaging';
+import { EVENTS_PER_RUN } from '../../workflows/enforcer';
 import { blockInput, eventually, eventuallyEach, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
 
 let stack: Stack;
@@ -75,6 +77,31 @@ test('200 concurrent joins: exact final member list, far fewer group writes than
   // Every block learns that it is enforced (the group's reply signal): all 200 read `active`.
   await eventuallyEach(list, async (ip) => (await stack.client.workflow.getHandle(`block:${TARGET}:${ip}`).query(statusQuery)).state === 'active', 60_000, 'all active');
   await cancelAll(list);
+});
+
+test('a run of the enforcer stays within its history budget: it continues as new before a replay of it gets long', async () => {
+  // Any task that misses the worker's cache replays the whole run; at 58,000 blocks a 3,350-event run took longer
+  // than the 10 s task timeout on the loaded worker, every retry again (workflows/enforcer.ts, EVENTS_PER_RUN).
+  const handle = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+  await startBlock(stack, blockInput('62.0.0.1', { ttlMs: DAY })); // the enforcer runs
+  await eventually(async () => (await groupMembers()).includes(addressObjectName('62.0.0.1')), 30_000, 'the enforcer runs');
+  const first = (await handle.describe()).runId;
+  const messaging = { temporal: stack.client, taskQueue: stack.taskQueue };
+  // One signal at a time (each awaited: the outbox sends it alone), each a remove of an IP that is not there.
+  // Signals alone (2,000 a run) would let this run grow to several thousand events. Paced below a flood (90 in
+  // 3 s): a flood's wait for a bigger tick (≤ 2 s) takes signals without a tick, so without the check after one.
+  let sent = 0;
+  for (; sent < 2_500; sent++) {
+    await sendToEnforcer(messaging, TARGET, GROUP4, [{ op: 'remove', ip: `198.18.${sent >> 8}.${sent & 255}`, family: 'ipv4' }]);
+    await new Promise((r) => setTimeout(r, 40));
+    if (sent % 25 === 24 && (await handle.describe()).runId !== first) break;
+  }
+  const events = (await stack.client.workflow.getHandle(handle.workflowId, first).fetchHistory()).events ?? [];
+  console.log(`enforcer run: ${events.length} events after ${sent + 1} signals`);
+  expect(events.at(-1)?.eventType).toBe(temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+  // The budget is checked after each tick: a tick's task and the signals buffered meanwhile may go over it a little.
+  expect(events.length).toBeLessThanOrEqual(EVENTS_PER_RUN + 200);
+  await cancelAll(['62.0.0.1']);
 });
 
 test('700 distinct IPs against a 600-member group: never over capacity, the 100 oldest evicted and cleaned up', async () => {

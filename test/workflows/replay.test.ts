@@ -188,7 +188,27 @@ async function recordAhead(name: string): Promise<void> {
   }
 }
 
+/**
+ * An enforcer run that continued as new on its history budget (`run-budget-by-history`, workflows/enforcer.ts),
+ * its first run from start to CONTINUED_AS_NEW: `RECORD_HISTORIES=budget` records it alone.
+ */
+async function recordBudget(): Promise<void> {
+  const stack = await startStack({ server: 'dev' });
+  try {
+    const handle = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+    await activeStatus(await startBlock(stack, blockInput('64.7.0.1', { ttlMs: 3_600_000 })));
+    const first = (await handle.describe()).runId;
+    for (let n = 0; (await handle.describe()).runId === first; n++) {
+      await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [{ op: 'remove', ip: `198.18.${n >> 8}.${n & 255}`, family: 'ipv4' }]);
+    }
+    writeFileSync(path.join(DIR, `enforcer_budget_${GROUP4}.pb`), History.encode(await stack.client.workflow.getHandle(handle.workflowId, first).fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
+  if (process.env.RECORD_HISTORIES === 'budget') await recordBudget();
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
