@@ -31,16 +31,23 @@ import {
 /** Continue as new after this many signals in one run (the server refuses signals past 10,000 per run). */
 const SIGNALS_PER_RUN = 2000;
 /**
- * ...or once its history is this long. Any task that misses the worker's cache (a failed task, a restart, the
- * server refusing a continue-as-new because signals came in meanwhile) replays the whole run, and that replay
- * must fit in the 10 s task timeout on a busy worker. Signals alone did not bound it: an outbox signal carries
- * up to 500 changes. Measured at 58,000 blocks on PostgreSQL: a run of 3,350 events (6 MB) replays in 2.4 s on
- * an idle worker and took longer than 10 s on the loaded one, every retry again, while the run grew. 1,000 events
- * replay in 0.8 s idle. The budget is checked after each tick, so a flood's wait for a bigger tick (≤ 2 s, signals
- * but no tick) may go past it by what arrives in those seconds: one signal per round trip from each process.
+ * ...or, once its history is this long, at the first quiet moment. Any task that misses the worker's cache (a
+ * failed task, a restart, a continue-as-new the server refused) replays the whole run, and that replay must fit in
+ * the 10 s task timeout on a busy worker. Signals alone did not bound it: an outbox signal carries up to 500
+ * changes. Measured at 58,000 blocks on PostgreSQL: a run of 3,350 events (6 MB) replays in 2.4 s on an idle
+ * worker and took longer than 10 s on the loaded one, every retry again, while the run grew. 1,000 events replay
+ * in 0.8 s idle.
+ *
+ * Quiet, because the server refuses a continue-as-new when a signal came in during that task (UNHANDLED_COMMAND)
+ * and the retry replays the whole run: while signals keep coming faster than a replay takes, no retry ever
+ * finishes (temporalio/temporal#1289). At 20 events/s (~40 signals/s) an enforcer that continued as new at 1,000
+ * events held every block for seconds, until the events stopped. So it continues on this budget only when nothing
+ * arrived for QUIET_MS, when a retry is likely to finish too; under a steady stream the run goes on to the signal
+ * budget or the server's suggestion, as before.
  */
 export const EVENTS_PER_RUN = 1000;
 export const BYTES_PER_RUN = 1 << 20;
+export const QUIET_MS = 1000;
 /** What continue-as-new carries at most (payload size); the rest is recovered by nudging the waiting blocks. */
 const MAX_CARRIED = 5000;
 const BACKOFF_MAX_MS = 60_000;
@@ -67,6 +74,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let resync = !input.carried;
   const recover = !input.carried || !!input.carried.truncated;
   let signals = 0;
+  let lastArrivalMs = Date.now();
   let batchWindowMs = 0;
   // Ticks are bounded (answers flow, the continue-as-new check runs during a burst of thousands) and, in a
   // flood, made bigger (batch-policy.ts); the backend's numbers come back with every commit.
@@ -122,6 +130,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
 
   wf.setHandler(changesSignal, (changes) => {
     signals++;
+    lastArrivalMs = Date.now();
     // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
     // One the API writes itself (`ahead`) is never dropped: only its check is scheduled here.
@@ -153,8 +162,16 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // nudge lands would take the nudge for a lost request and send its add once more.
   let nudging = recover;
   let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
+  const work = () => queue.size > 0 || resync || recheckDue || withdrawDue;
+  const quiet = () => Date.now() - lastArrivalMs >= QUIET_MS;
   for (;;) {
-    await wf.condition(() => queue.size > 0 || resync || recheckDue || withdrawDue);
+    // Over the history budget: wake up once nothing arrived for QUIET_MS, and continue as new then.
+    if (overHistoryBudget() && wf.patched(RUN_BUDGET)) {
+      if (!work() && !(await wf.condition(work, QUIET_MS))) {
+        if (quiet()) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+        continue;
+      }
+    } else await wf.condition(work);
     if (withdrawDue) {
       withdrawDue = false;
       for (const c of early.due(Date.now())) queue.push(c);
@@ -195,7 +212,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+      if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases);
       continue;
     }
     backoffMs = 0;
@@ -239,15 +256,21 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals)) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+    if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases);
   }
 }
 
-function shouldContinueAsNew(signals: number): boolean {
+/** Histories of before continued on signals alone (the patch is asked only where the budget applies). */
+const RUN_BUDGET = 'run-budget-when-quiet';
+
+function overHistoryBudget(): boolean {
   const info = wf.workflowInfo();
-  if (signals >= SIGNALS_PER_RUN || info.continueAsNewSuggested) return true;
-  // Histories of before continued on signals alone (the patch is asked only where it would continue).
-  return (info.historyLength >= EVENTS_PER_RUN || info.historySize >= BYTES_PER_RUN) && wf.patched('run-budget-by-history');
+  return info.historyLength >= EVENTS_PER_RUN || info.historySize >= BYTES_PER_RUN;
+}
+
+function shouldContinueAsNew(signals: number, quiet: boolean): boolean {
+  if (signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested) return true;
+  return quiet && overHistoryBudget() && wf.patched(RUN_BUDGET);
 }
 
 async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog): Promise<never> {

@@ -189,7 +189,7 @@ async function recordAhead(name: string): Promise<void> {
 }
 
 /**
- * An enforcer run that continued as new on its history budget (`run-budget-by-history`, workflows/enforcer.ts),
+ * An enforcer run that continued as new on its history budget once quiet (`run-budget-when-quiet`, workflows/enforcer.ts),
  * its first run from start to CONTINUED_AS_NEW: `RECORD_HISTORIES=budget` records it alone.
  */
 async function recordBudget(): Promise<void> {
@@ -198,9 +198,10 @@ async function recordBudget(): Promise<void> {
     const handle = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
     await activeStatus(await startBlock(stack, blockInput('64.7.0.1', { ttlMs: 3_600_000 })));
     const first = (await handle.describe()).runId;
-    for (let n = 0; (await handle.describe()).runId === first; n++) {
+    for (let n = 0; (await handle.describe()).historyLength < 1_100; n++) {
       await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [{ op: 'remove', ip: `198.18.${n >> 8}.${n & 255}`, family: 'ipv4' }]);
     }
+    await eventually(async () => (await handle.describe()).runId !== first, 30_000, 'continued as new once quiet');
     writeFileSync(path.join(DIR, `enforcer_budget_${GROUP4}.pb`), History.encode(await stack.client.workflow.getHandle(handle.workflowId, first).fetchHistory()).finish());
   } finally {
     await stack.stop();
