@@ -163,7 +163,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let nudging = recover;
   let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   const work = () => queue.size > 0 || resync || recheckDue || withdrawDue;
-  const quiet = () => Date.now() - lastArrivalMs >= QUIET_MS;
+  // Quiet also means no stale-write re-check pending: `recent` is not carried, so a new run would skip it.
+  const quiet = () => !recheckPending && Date.now() - lastArrivalMs >= QUIET_MS;
   for (;;) {
     // Over the history budget: wake up once nothing arrived for QUIET_MS, and continue as new then.
     if (overHistoryBudget() && wf.patched(RUN_BUDGET)) {
