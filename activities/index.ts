@@ -7,8 +7,8 @@
  */
 import { createEnforcementActivities, EnforcementDeps } from './enforcement';
 import { createLegacyActivities } from './legacy';
-import { createMessagingActivities, sendToEnforcer } from './messaging';
-import type { SetChange } from '../workflows/messages';
+import { answerOf, createMessagingActivities, sendToEnforcer } from './messaging';
+import type { SetAnswer, SetChange } from '../workflows/messages';
 import { createReconcileActivities } from './reconcile';
 import { createStillActiveActivities, StillActiveDeps, withStillActiveSettings } from './still-active';
 
@@ -28,11 +28,14 @@ export function createActivities(deps: ActivityDeps) {
      * A new block's first step in one local activity: the admission, then — only when admitted — its add to
      * the set the admission names. One activation less on the way to the firewall than admitBlock followed
      * by askEnforcer (each local activity is a round trip between the workflow and the activity side).
+     * With the enforcer's answer when it committed the add within its short wait: the block is then active at
+     * the end of its first workflow task.
      */
-    async admitAndAsk(input: { target: string; ip: string; family: 'ipv4' | 'ipv6'; add: Pick<SetChange, 'owner' | 'expiresAtMs' | 'label'> }) {
+    async admitAndAsk(input: { target: string; ip: string; family: 'ipv4' | 'ipv6'; add: Pick<SetChange, 'owner' | 'expiresAtMs' | 'label'> }): Promise<Awaited<ReturnType<typeof admitBlock>> & { answer?: SetAnswer }> {
       const admission = await admitBlock(input);
-      if (admission.ok) await sendToEnforcer(deps, input.target, admission.enforcement.set, [{ ...input.add, op: 'add', ip: input.ip, family: input.family }]);
-      return admission;
+      if (!admission.ok) return admission;
+      const answer = answerOf(await sendToEnforcer(deps, input.target, admission.enforcement.set, [{ ...input.add, op: 'add', ip: input.ip, family: input.family }]));
+      return answer ? { ...admission, answer } : admission;
     },
     ...createMessagingActivities(deps),
     ...createReconcileActivities(deps),

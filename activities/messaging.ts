@@ -4,10 +4,11 @@
  * extra workflow task an acknowledgement wakes. Every message is idempotent on the receiving side.
  */
 import { Context } from '@temporalio/activity';
-import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import type { enforcer } from '../workflows/enforcer';
 import { inPool } from '../src/pool';
 import { runningBlocks } from '../src/temporal/visibility';
-import { changesSignal, enforcerWorkflowId, reassertSignal, resyncSignal, SA, SetAnswer, setAnswerSignal, SetChange, WORKFLOW_TYPES } from '../workflows/messages';
+import { enforcerTaskQueue, enforcerWorkflowId, reassertSignal, resyncSignal, SA, SetAnswer, setAnswerSignal, SetChange, submitChangesUpdate, WORKFLOW_TYPES } from '../workflows/messages';
 
 export interface MessagingDeps {
   temporal: Client;
@@ -27,74 +28,112 @@ function heartbeat(details?: unknown): void {
 
 /**
  * Hands changes to a set's enforcer, starting it if it is not running (after a Terminate, too). Changes go
- * through this process's outbox for that enforcer (EnforcerOutbox): what arrives while a signal to it is in
- * flight leaves with the next one. Resolves once the signal that carries them was accepted.
+ * through this process's outbox for that enforcer (EnforcerOutbox): what arrives while its Updates are in
+ * flight leaves with the next one. Resolves once the enforcer holds them, with the answers to those of them that
+ * were settled within its short wait (workflows/messages.ts: submitChanges); the others are answered by signal.
  */
-export async function sendToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<void> {
-  if (changes === 'resync') return signalEnforcer(d, target, set, 'resync');
+export async function sendToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<AnswerTo[]> {
+  if (changes === 'resync') return signalEnforcer(d, target, set, 'resync').then(() => []);
   let byEnforcer = outboxes.get(d.temporal);
   if (!byEnforcer) outboxes.set(d.temporal, (byEnforcer = new Map()));
   const id = enforcerWorkflowId(target, set);
   let outbox = byEnforcer.get(id);
-  if (!outbox) byEnforcer.set(id, (outbox = new EnforcerOutbox((batch) => signalEnforcer(d, target, set, batch))));
-  await outbox.post(changes);
+  if (!outbox) byEnforcer.set(id, (outbox = new EnforcerOutbox((batch) => submitToEnforcer(d, target, set, batch))));
+  return outbox.post(changes);
 }
 
-/** Changes in one signal at most: a change is a few hundred bytes, a signal's payload may be 2 MB. */
+/** Changes in one Update at most: a change is a few hundred bytes, a payload may be 2 MB. */
 export const CHANGES_PER_SIGNAL = 500;
+/**
+ * Updates of one process to one enforcer in flight at once: two, so that the next batch is already with the
+ * enforcer while the one before waits for its commit. The server admits 10 per workflow by default
+ * (`history.maxInFlightUpdates`); past that, a sender is refused with a retryable error and tries again.
+ */
+export const UPDATES_IN_FLIGHT = 2;
 
 /** This process's outbox per enforcer, per client (a test or the bench runs several stacks in one process). */
 const outboxes = new WeakMap<Client, Map<string, EnforcerOutbox>>();
 
 /**
- * One enforcer's outbox in this process, a group commit: a change handed over while no signal to the enforcer
- * is in flight leaves at once (no timer: a trickle waits for nothing); those handed over while one is in flight
- * leave together in the next (at most CHANGES_PER_SIGNAL each). In a burst, hundreds of blocks' requests make a
- * few signals instead of one each. Why it matters: the server buffers the signals that arrive while a workflow
- * task of the enforcer runs, and force-closes the task once more than 100 are buffered
- * (`history.maximumBufferedEventsBatch`, cause FORCE_CLOSE_COMMAND). One signal per change let a fill of
- * 22 blocks/s on a loaded worker (5 s tasks) do that; each retry replayed the whole history and was slower
- * still, and the run reached the server's 10,000 signals per run with thousands of blocks unanswered.
- * A failed signal fails every change it carried (their senders retry); the next batch is tried anyway.
+ * One enforcer's outbox in this process, a group commit: a change handed over while fewer than UPDATES_IN_FLIGHT
+ * Updates to the enforcer are in flight leaves at once (no timer: a trickle waits for nothing); those handed over
+ * meanwhile leave together in the next (at most CHANGES_PER_SIGNAL each). In a burst, hundreds of blocks' requests
+ * make a few messages instead of one each. Why it matters: the server buffers what arrives while a workflow task
+ * of the enforcer runs and force-closes the task once more than 100 events are buffered
+ * (`history.maximumBufferedEventsBatch`, cause FORCE_CLOSE_COMMAND); it admits 10 Updates per workflow at once;
+ * and one message per change once let the run reach the server's 10,000 signals per run with thousands of blocks
+ * unanswered. A failed message fails every change it carried (their senders retry); the next batch is tried anyway.
  */
 export class EnforcerOutbox {
-  private queue: { changes: SetChange[]; done: (err?: unknown) => void }[] = [];
-  private sending = false;
+  private queue: { changes: SetChange[]; done: (err: unknown, answers?: AnswerTo[]) => void }[] = [];
+  private inFlight = 0;
 
-  constructor(private readonly send: (changes: SetChange[]) => Promise<void>) {}
+  constructor(
+    private readonly send: (changes: SetChange[]) => Promise<AnswerTo[] | void>,
+    private readonly maxInFlight = UPDATES_IN_FLIGHT,
+  ) {}
 
-  post(changes: SetChange[]): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ changes, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!this.sending) void this.drain();
+  /** Resolves with the answers (of those returned with the batch) that are for these changes. */
+  post(changes: SetChange[]): Promise<AnswerTo[]> {
+    return new Promise<AnswerTo[]>((resolve, reject) => {
+      this.queue.push({ changes, done: (err, answers) => (err === undefined ? resolve(answers!.filter((a) => changes.some((c) => isAnswerFor(c, a)))) : reject(err)) });
+      if (this.inFlight < this.maxInFlight) void this.sendNext();
     });
   }
 
-  private async drain(): Promise<void> {
-    this.sending = true;
-    while (this.queue.length) {
-      let n = this.queue[0]!.changes.length;
-      let take = 1;
-      while (take < this.queue.length && n + this.queue[take]!.changes.length <= CHANGES_PER_SIGNAL) n += this.queue[take++]!.changes.length;
-      const batch = this.queue.splice(0, take);
-      let failure: unknown;
-      try {
-        await this.send(batch.flatMap((p) => p.changes));
-      } catch (err) {
-        failure = err ?? new Error('signal failed');
+  private async sendNext(): Promise<void> {
+    this.inFlight++;
+    try {
+      while (this.queue.length) {
+        let n = this.queue[0]!.changes.length;
+        let take = 1;
+        while (take < this.queue.length && n + this.queue[take]!.changes.length <= CHANGES_PER_SIGNAL) n += this.queue[take++]!.changes.length;
+        const batch = this.queue.splice(0, take);
+        let failure: unknown;
+        let answers: AnswerTo[] = [];
+        try {
+          answers = (await this.send(batch.flatMap((p) => p.changes))) ?? [];
+        } catch (err) {
+          failure = err ?? new Error('message failed');
+        }
+        for (const p of batch) p.done(failure, answers);
       }
-      for (const p of batch) p.done(failure);
+    } finally {
+      this.inFlight--;
     }
-    this.sending = false;
   }
 }
 
-async function signalEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<void> {
+/** Is this answer for this change (its block, lineage, IP and op)? */
+function isAnswerFor(c: SetChange, a: AnswerTo): boolean {
+  return !!c.owner && a.workflowId === c.owner.workflowId && a.lineage === c.owner.lineage && a.ip === c.ip && a.op === c.op;
+}
+
+async function submitToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[]): Promise<AnswerTo[]> {
+  const { answers } = await d.temporal.workflow.executeUpdateWithStart(submitChangesUpdate, {
+    args: [changes],
+    startWorkflowOperation: new WithStartWorkflowOperation<typeof enforcer>(WORKFLOW_TYPES.enforcer, {
+      workflowId: enforcerWorkflowId(target, set),
+      taskQueue: enforcerTaskQueue(d.taskQueue),
+      args: [{ target, set }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      typedSearchAttributes: [
+        { key: SA.firewallTarget, value: target },
+        { key: SA.addressGroup, value: set },
+      ],
+    }),
+  });
+  return answers;
+}
+
+/** A resync (rare: start-up, reconciliation) stays a signal-with-start. */
+async function signalEnforcer(d: MessagingDeps, target: string, set: string, changes: 'resync'): Promise<void> {
   await d.temporal.workflow.signalWithStart(WORKFLOW_TYPES.enforcer, {
     workflowId: enforcerWorkflowId(target, set),
-    taskQueue: d.taskQueue,
+    taskQueue: enforcerTaskQueue(d.taskQueue),
     args: [{ target, set }],
-    ...(changes === 'resync' ? { signal: resyncSignal, signalArgs: [] as [] } : { signal: changesSignal, signalArgs: [changes] as [SetChange[]] }),
+    signal: resyncSignal,
+    signalArgs: [] as [],
     typedSearchAttributes: [
       { key: SA.firewallTarget, value: target },
       { key: SA.addressGroup, value: set },
@@ -121,11 +160,19 @@ export async function signalAnswers(temporal: Client, answers: AnswerTo[]): Prom
   return failed;
 }
 
+/** The one answer a block's own change got back (without the block's id: the block knows it). */
+export function answerOf(answers: AnswerTo[]): SetAnswer | undefined {
+  const a = answers[0];
+  if (!a) return undefined;
+  const { workflowId: _, ...answer } = a;
+  return answer;
+}
+
 export function createMessagingActivities(d: MessagingDeps) {
   return {
-    /** A block's add or remove. */
-    async askEnforcer(input: { target: string; set: string; change: SetChange }): Promise<void> {
-      await sendToEnforcer(d, input.target, input.set, [input.change]);
+    /** A block's add or remove; with the answer when the enforcer settled it within its short wait. */
+    async askEnforcer(input: { target: string; set: string; change: SetChange }): Promise<SetAnswer | undefined> {
+      return answerOf(await sendToEnforcer(d, input.target, input.set, [input.change]));
     },
 
     /** The enforcer's answers to one tick, one signal per block; a block that has ended no longer needs its answer. */

@@ -140,6 +140,9 @@ class Block {
     if (!admission.ok) return this.end('rejected', admission.reason);
     this.s.enforcement = admission.enforcement;
     if (admission.stillActive) this.s.stillActive = admission.stillActive;
+    // The enforcer's answer, when it came back with the add (histories of before never carry one).
+    const answer = (admission as { answer?: SetAnswer }).answer;
+    if (answer) this.onAnswer(answer);
   }
 
   private async pending(): Promise<void> {
@@ -193,7 +196,10 @@ class Block {
     if (!woken && this.s.asked === asked && asked.atMs + resendDelayMs(asked) <= Date.now()) this.s.reassert = true;
   }
 
-  /** Tells the enforcer; the answer arrives as a setAnswer signal (lineage-checked). */
+  /**
+   * Tells the enforcer; the answer comes back with it when the enforcer settled the change within its short wait,
+   * otherwise it arrives as a setAnswer signal (lineage-checked either way).
+   */
   private async send(op: 'add' | 'remove'): Promise<void> {
     const { target, ip, family } = this.input;
     const sends = this.s.asked?.op === op ? this.s.asked.sends + 1 : 1;
@@ -201,7 +207,8 @@ class Block {
     this.s.reassert = false;
     if (op === 'add') this.s.pushedExpiryMs = this.s.expiresAtMs;
     const change = op === 'add' ? this.addChange() : { owner: this.owner(), expiresAtMs: undefined, label: undefined };
-    await local.askEnforcer({ target, set: this.s.enforcement!.set, change: { op, ip, family, ...change } });
+    const answer = await local.askEnforcer({ target, set: this.s.enforcement!.set, change: { op, ip, family, ...change } });
+    if (answer) this.onAnswer(answer);
   }
 
   private owner(): { workflowId: string; lineage: string } {

@@ -20,12 +20,16 @@ import { ChangeQueue, tickAnswers } from './change-queue';
 import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
 import { EarlyAdds } from './early-adds';
 import { ReleaseLog } from './release-log';
+import { InlineAnswers, waiterKey } from './inline-answers';
 import {
   changesSignal,
   EnforcerInput,
   EnforcerStats,
   enforcerStatusQuery,
+  enforcerTaskQueue,
   resyncSignal,
+  SetChange,
+  submitChangesUpdate,
 } from './messages';
 
 /** Continue as new after this many signals in one run (the server refuses signals past 10,000 per run). */
@@ -64,6 +68,12 @@ const RECENT_MAX = 5000;
  * `answering`, so a commit never holds the task open for a thousand signals.
  */
 const ANSWERS_IN_TICK = 32;
+/**
+ * How long a submitChanges Update waits for the answers to its changes. Its sender is a block's local activity,
+ * which holds that block's workflow task (and a slot of the blocks' worker) meanwhile: a commit takes ~100 ms;
+ * when the firewall is slow or down, the Update completes without the answers, which follow by signal.
+ */
+export const SUBMIT_WAIT_MS = 3000;
 
 export async function enforcer(input: EnforcerInput): Promise<void> {
   const { target, set } = input;
@@ -74,6 +84,13 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let resync = !input.carried;
   const recover = !input.carried || !!input.carried.truncated;
   let signals = 0;
+  let updates = 0;
+  // The answers submitChanges Updates wait for (inline-answers.ts); on the way to continue-as-new they stop waiting.
+  const inline = new InlineAnswers();
+  let closing = false;
+  // The task (by its history length) that took an API's early add which the API writes itself once this enforcer
+  // holds it (`ahead`).
+  let aheadTakenAt = -1;
   let lastArrivalMs = Date.now();
   let batchWindowMs = 0;
   // Ticks are bounded (answers flow, the continue-as-new check runs during a burst of thousands) and, in a
@@ -128,8 +145,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     })();
   };
 
-  wf.setHandler(changesSignal, (changes) => {
-    signals++;
+  // Every change arrives here, by Update (submitChanges) or, from senders of before, by signal.
+  const intake = (changes: SetChange[]) => {
     lastArrivalMs = Date.now();
     // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
@@ -150,6 +167,25 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     arrivals.add(Date.now(), own.length);
     for (const c of own) queue.push(c);
+  };
+  wf.setHandler(changesSignal, (changes) => {
+    signals++;
+    intake(changes);
+  });
+  // An Update waits (briefly) for the answers to the changes it carries and returns them: the sender's block
+  // takes its answer from its own local activity. What is answered this way is not signalled (inline.route).
+  wf.setHandler(submitChangesUpdate, async (changes) => {
+    updates++;
+    intake(changes);
+    if (changes.some((c) => c.ahead)) aheadTakenAt = wf.workflowInfo().historyLength;
+    const slots = inline.open(changes);
+    if (!slots.length) return { answers: [] };
+    try {
+      await wf.condition(() => closing || inline.settled(slots), SUBMIT_WAIT_MS);
+    } finally {
+      inline.close(slots);
+    }
+    return { answers: inline.answers(slots) };
   });
   wf.setHandler(resyncSignal, () => {
     signals++;
@@ -162,6 +198,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // nudge lands would take the nudge for a lost request and send its add once more.
   let nudging = recover;
   let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
+  // Continuing as new: the Updates stop waiting (their changes travel in the carried queue, answered by signal).
+  const close = () => void (closing = true);
   const work = () => queue.size > 0 || resync || recheckDue || withdrawDue;
   // Quiet also means no stale-write re-check pending: `recent` is not carried, so a new run would skip it.
   const quiet = () => !recheckPending && Date.now() - lastArrivalMs >= QUIET_MS;
@@ -169,7 +207,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // Over the history budget: wake up once nothing arrived for QUIET_MS, and continue as new then.
     if (overHistoryBudget() && wf.patched(RUN_BUDGET)) {
       if (!work() && !(await wf.condition(work, QUIET_MS))) {
-        if (quiet()) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+        if (quiet()) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
         continue;
       }
     } else await wf.condition(work);
@@ -187,6 +225,10 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // A trickle needs no timer: while one commit is in flight the next changes pile up and go out together
     // (group commit). An optional debounce (GROUP_BATCH_WINDOW) trades latency for even fewer writes.
     if (batchWindowMs > 0) await wf.sleep(batchWindowMs);
+    // The Updates taken in this task are acknowledged only when it completes, and a commit (a local activity)
+    // holds it open: the API's write of an early add would wait for this whole commit, on the attacker's way to
+    // the firewall. So let the task complete first (a 1 ms timer; the commit starts in the next task).
+    if (aheadTakenAt === wf.workflowInfo().historyLength && wf.patched(ACK_BEFORE_COMMIT)) await wf.sleep(1);
     // In a flood, wait (bounded) for a bigger tick: a timer, so only where the history expects one.
     const waitMs = burstWaitMs(batching, arrivals, Date.now(), queue.size);
     if (waitMs > 0 && wf.patched('burst-batching')) {
@@ -199,9 +241,12 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     resync = false;
     stats.ticks++;
     let result;
+    // Whose answers this commit delivers itself (when it does): the others are sent below.
+    let delegated: Set<string> | undefined;
     try {
       // Histories of before: the answers always went out in an activity of their own.
-      const inTick = wf.patched('answers-in-tick') && !nudging ? { waiters: batch.map((q) => q.waiters), answerUpTo: ANSWERS_IN_TICK } : {};
+      const inTick = wf.patched('answers-in-tick') && !nudging ? { waiters: batch.map((q) => inline.unrouted(q.waiters)), answerUpTo: ANSWERS_IN_TICK } : {};
+      delegated = inTick.waiters && new Set(inTick.waiters.flat().map(waiterKey));
       result = await setWriter.applyChanges({ target, set, changes: batch.map((q) => releases.vouch(q.change)), resync: doResync, ...inTick });
     } catch (err) {
       // The firewall (or the set as a whole) is unavailable: keep everything, back off, keep taking messages.
@@ -213,7 +258,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+      if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
       continue;
     }
     backoffMs = 0;
@@ -250,36 +295,56 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     if (retry.length) queue.putBack(retry);
     // A tick that answered in its commit leaves only what that could not deliver; the others (and histories of
     // before) wait for the previous tick's answers even when they have none: one tick of answers at a time.
-    const toSend = result.undelivered ?? answers;
+    // Those an Update waits for go back with it (whatever the commit delivered itself, it delivered to the others).
+    // An Update that stopped waiting while the commit ran left its answers to signals, which the commit was not
+    // given (it was asked to leave them to the Update): those go out here too. Evictions the commit delivered.
+    const signalled = inline.route(answers);
+    const toSend = result.undelivered === undefined ? signalled : [...result.undelivered, ...signalled.filter((a) => a.op !== 'evict' && !delegated?.has(waiterKey(a)))];
     if (result.undelivered === undefined || toSend.length) {
       await replying;
       replying = toSend.length ? answering.answerSetChanges({ answers: toSend }) : Promise.resolve();
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases);
+    if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
   }
 }
+
+/** Histories of before took no Updates (the patch is asked only after an `ahead` one). */
+const ACK_BEFORE_COMMIT = 'ack-before-commit';
 
 /** Histories of before continued on signals alone (the patch is asked only where the budget applies). */
 const RUN_BUDGET = 'run-budget-when-quiet';
 
-function overHistoryBudget(): boolean {
+function overHistoryBudget(times = 1): boolean {
   const info = wf.workflowInfo();
-  return info.historyLength >= EVENTS_PER_RUN || info.historySize >= BYTES_PER_RUN;
+  return info.historyLength >= times * EVENTS_PER_RUN || info.historySize >= times * BYTES_PER_RUN;
 }
+
+/**
+ * A stream that never pauses for QUIET_MS: at twice the budget, continue as new anyway. Changes come as Updates
+ * now, which a continue-as-new does not refuse (it aborts them, and their senders retry on the new run); only a
+ * signal of an old sender or a resync could still make the server refuse it. Before, such a run grew to the
+ * signal budget (2,000) with its replay past the task timeout.
+ */
+const RUN_BUDGET_HARD = 'run-budget-hard';
 
 function shouldContinueAsNew(signals: number, quiet: boolean): boolean {
   if (signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested) return true;
-  return quiet && overHistoryBudget() && wf.patched(RUN_BUDGET);
+  if (quiet && overHistoryBudget() && wf.patched(RUN_BUDGET)) return true;
+  return overHistoryBudget(2) && wf.patched(RUN_BUDGET_HARD);
 }
 
-async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog): Promise<never> {
+async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog, close: () => void): Promise<never> {
   await replying;
+  close();
   await wf.condition(wf.allHandlersFinished);
   const { queue: carriedQueue, truncated } = queue.carry(MAX_CARRIED);
   const earlyWithdrawals = early.carry();
-  return wf.continueAsNew<typeof enforcer>({
+  // A run of before on the blocks' task queue moves to the enforcers' own (messages.ts: enforcerTaskQueue).
+  const taskQueue = enforcerTaskQueue(wf.workflowInfo().taskQueue);
+  const next = taskQueue === wf.workflowInfo().taskQueue ? wf.continueAsNew<typeof enforcer> : wf.makeContinueAsNewFunc<typeof enforcer>({ taskQueue });
+  return next({
     target: input.target,
     set: input.set,
     carried: { queue: carriedQueue, stats, truncated, batching, ...(earlyWithdrawals.length ? { earlyWithdrawals } : {}), releases: releases.carry() },

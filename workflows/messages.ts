@@ -46,6 +46,14 @@ export const blockWorkflowId = (target: string, ip: string): string => `block:${
 /** One entity workflow per (target, enforcement set): the only writer of that set on the firewall. */
 export const enforcerWorkflowId = (target: string, set: string): string => `enforce:${target}:${set}`;
 export const reconcileWorkflowId = (target: string): string => `reconcile:${target}`;
+/**
+ * The task queue of the enforcers, beside the blocks' queue: a worker of its own polls it (src/worker/worker.ts),
+ * with its own workflow slots. A block's first task waits (in its local activity) for its enforcer to commit the
+ * add: were both on one queue, a burst's blocks could hold every slot and leave none for the enforcer.
+ * Derived, not configured, so that workflow code (an enforcer's continue-as-new) finds it too.
+ */
+export const enforcerTaskQueue = (taskQueue: string): string => (taskQueue.endsWith(ENFORCER_QUEUE_SUFFIX) ? taskQueue : `${taskQueue}${ENFORCER_QUEUE_SUFFIX}`);
+const ENFORCER_QUEUE_SUFFIX = '-enforcers';
 
 // ---------------------------------------------------------------- block workflow
 export type BlockState = 'pending' | 'active' | 'releasing' | 'expired' | 'cancelled' | 'evicted' | 'rejected' | 'failed';
@@ -320,8 +328,25 @@ export interface EnforcerStatus {
   retryingSinceMs?: number;
 }
 
-/** Changes for one set, in arrival order (a block sends one; reconciliation sends batches). */
+/**
+ * Changes for one set, in arrival order (a block sends one; reconciliation sends batches). Senders of before
+ * `submitChanges` (a worker or API of an older release during an upgrade); still taken.
+ */
 export const changesSignal = defineSignal<[SetChange[]]>('changes');
+/**
+ * Changes for one set, as an Update (Update-with-Start from each process's outbox). It completes once every change
+ * in it that has an owner is answered, or after a short wait (what is unanswered then is answered by setAnswer
+ * signals, as before); a change without an owner (the API's early add, a repair) waits for nothing.
+ * Why an Update: the server refuses a continue-as-new when a signal arrived during its task, and under a steady
+ * stream no retry ever finishes (temporalio/temporal#1289); an Update admitted meanwhile is instead aborted with a
+ * retryable error, and the client retries it on the new run. And its result carries the answers: a block's first
+ * task ends with its add committed, with no answer signal and no second task.
+ */
+export const submitChangesUpdate = defineUpdate<SubmitChangesResult, [SetChange[]]>('submitChanges');
+export interface SubmitChangesResult {
+  /** The answers to the changes it carried that were settled in time (each names its block). */
+  answers: (SetAnswer & { workflowId: string })[];
+}
 /** Re-check the whole set at the next tick (capacity, shards, placeholder): from reconciliation and at start-up. */
 export const resyncSignal = defineSignal<[]>('resync');
 export const enforcerStatusQuery = defineQuery<EnforcerStatus>('enforcerStatus');

@@ -10,8 +10,9 @@
  *   api        webhook request sent → Update-with-Start sent (HTTP, parsing, policy, the per-IP queue)
  *   start      → WorkflowExecutionStarted of the block (server: create the execution, persist)
  *   pickup     → the block's first WorkflowTaskStarted (matching, the worker polling and taking it)
- *   first task → the block's askEnforcer signal received by the enforcer (WorkflowExecutionSignaled on the
- *                enforcer: the first activation, admitBlock + askEnforcer local activities)
+ *   first task → the block's add accepted by the enforcer (WorkflowExecutionUpdateAccepted of its submitChanges
+ *                Update: the block's first activation, admitAndAsk sending it, and the enforcer's task taking it;
+ *                a `changes` signal of before: received)
  *   early add  Update-with-Start sent → the API's early add (sent beside it, workflows/early-adds.ts) received by
  *                the enforcer. When it arrived before the block's own add, the path to the firewall is
  *                api → early add → queue → firewall, and start / pickup / first task run beside it (they
@@ -24,13 +25,14 @@
  *                waiting for the enforcer to get to it
  *   firewall   → enforced on the firewall (the emulator applied the write: tracker)
  *   commit end → applyChanges completed (marker completion time; the rest of the commit after the IP landed)
- *   answer     → setAnswer signal received by the block (WorkflowExecutionSignaled on the block: the
- *                enforcer's task completing, the answerSetChanges activity scheduled, picked up, signalling)
+ *   answer     → the answer back in the block: its local activity's completion when the Update carried it back
+ *                (the usual case), or the setAnswer signal received (WorkflowExecutionSignaled on the block)
  *   active     → the block's workflow task that turned it active completed
  */
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { blockWorkflowId, enforcerWorkflowId } from '../../workflows/messages';
+import { takenChanges } from '../../src/temporal/enforcer-history';
 import type { Ours } from './stack';
 import { dist, Dist, r1 } from './stats';
 
@@ -168,11 +170,9 @@ async function enforcerTimes(client: Client, workflowId: string) {
     for (const e of run) {
       const at = tsMs(e.eventTime) ?? 0;
       switch (e.eventType) {
-        case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
-          const a = e.workflowExecutionSignaledEventAttributes;
-          if (a?.signalName !== 'changes') break;
-          const changes = decode(a.input) as { op: string; ip: string; early?: boolean; ahead?: boolean }[] | undefined;
-          for (const c of changes ?? []) {
+        case ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        case ET.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: {
+          for (const c of takenChanges([e]).flatMap((t) => t.changes)) {
             if (c.op !== 'add') continue;
             if (c.early) {
               if (!earlyAt.has(c.ip)) earlyAt.set(c.ip, at);
@@ -218,7 +218,11 @@ async function enforcerTimes(client: Client, workflowId: string) {
   return { signalAt, earlyAt, ahead, addSignals, tickOf, ticks, tasks, runs: runs.length, events };
 }
 
-/** The block's view: started, its setAnswer arrival and the task that made it active. */
+/**
+ * The block's view: started, its answer's arrival and the task that made it active. The answer comes back with
+ * the block's own local activity (its marker's completion) when the enforcer settled the add within its wait,
+ * otherwise as a setAnswer signal.
+ */
 function blockTimes(events: HistoryEvent[]): { startedAt?: number; pickedAt?: number; answeredAt?: number; activeAt?: number } {
   let startedAt: number | undefined;
   let pickedAt: number | undefined;
@@ -229,6 +233,11 @@ function blockTimes(events: HistoryEvent[]): { startedAt?: number; pickedAt?: nu
     if (e.eventType === ET.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED) startedAt = at;
     else if (e.eventType === ET.EVENT_TYPE_WORKFLOW_TASK_STARTED) pickedAt ??= at;
     else if (e.eventType === ET.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED && e.workflowExecutionSignaledEventAttributes?.signalName === 'setAnswer') answeredAt ??= at;
+    else if (e.eventType === ET.EVENT_TYPE_MARKER_RECORDED && answeredAt === undefined) {
+      const m = markerMeta(e);
+      const result = m && (m.type === 'admitAndAsk' || m.type === 'askEnforcer') ? (decode(e.markerRecordedEventAttributes?.details?.result) as { answer?: unknown; op?: unknown } | undefined) : undefined;
+      if (result && (result.answer || result.op)) answeredAt = m!.completeMs;
+    }
     else if (e.eventType === ET.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && answeredAt !== undefined && activeAt === undefined) activeAt = at;
   }
   return { startedAt, pickedAt, answeredAt, activeAt };

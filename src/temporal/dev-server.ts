@@ -34,10 +34,10 @@ export interface RunningDevServer {
 
 /**
  * The dev server's settings that differ from its defaults, as deploy/dynamicconfig/production.yaml sets them for
- * the production server: room for the signals buffered while a slow workflow task of an enforcer runs (see
- * that file, history.maximumBufferedEventsBatch).
+ * the production server: room for the signals buffered while a slow workflow task of an enforcer runs, and for
+ * the Updates of many processes to one enforcer (see that file).
  */
-const DEV_SERVER_SETTINGS: Record<string, number> = { 'history.maximumBufferedEventsBatch': 1000 };
+const DEV_SERVER_SETTINGS: Record<string, number> = { 'history.maximumBufferedEventsBatch': 1000, 'history.maxInFlightUpdates': 50 };
 
 export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
   mkdirSync(opts.dataDir, { recursive: true });

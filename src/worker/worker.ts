@@ -1,6 +1,9 @@
-/** Builds the worker that runs our workflows and activities on one task queue. */
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+/**
+ * Builds the worker that runs our workflows and activities: two Temporal workers in one process, one on the
+ * blocks' task queue and one on the enforcers' (workflows/messages.ts: enforcerTaskQueue), each with its own slots.
+ */
+import { bundleWorkflowCode, NativeConnection, State, Worker, WorkerOptions as TemporalWorkerOptions } from '@temporalio/worker';
+import { Client, Connection, defaultGrpcRetryOptions, GrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { createActivities } from '../../activities';
 import { FortiOSClient, FortiOSError } from '../fortios/client';
 import type { Config, TargetConfig } from '../config';
@@ -8,6 +11,7 @@ import { createBackend, EnforcementBackend } from '../enforcement';
 import { createNotifyActivities } from '../../activities/notify';
 import { createAllowlistActivities } from '../../activities/allowlist';
 import { NOTIFY_DISABLED, NotifyConfig } from '../notify/events';
+import { enforcerTaskQueue } from '../../workflows/messages';
 import { createStillActive, StillActiveRuntime } from '../still-active';
 import type { StillActiveHook } from '../../activities/still-active';
 
@@ -54,7 +58,45 @@ export function createBackends(targets: TargetConfig[], firewalls: Map<string, F
   );
 }
 
-export async function createWorker(o: WorkerOptions): Promise<Worker> {
+/**
+ * The blocks' worker and the enforcers' worker, run and stopped as one. Why two: a block's first task waits, in
+ * its local activity, for its enforcer to commit the add (its Update completes with the answer), and holds a
+ * workflow slot meanwhile. On one worker a burst's blocks could hold every slot, and the enforcer's task that
+ * would answer them all could not run. The enforcers' worker has slots of its own; the same code runs on both
+ * (an enforcer of before on the blocks' queue moves at its next continue-as-new).
+ */
+export class ServiceWorker {
+  constructor(
+    readonly blocks: Worker,
+    readonly enforcers: Worker,
+  ) {}
+
+  /** Runs both until shutdown; the enforcers stop after the blocks, whose last tasks may wait for them. */
+  async run(): Promise<void> {
+    const enforcers = this.enforcers.run();
+    enforcers.catch(() => this.stopBlocks());
+    try {
+      await this.blocks.run();
+    } finally {
+      if (this.enforcers.getState() === 'RUNNING') this.enforcers.shutdown();
+      await enforcers;
+    }
+  }
+
+  shutdown(): void {
+    this.stopBlocks();
+  }
+
+  getState(): State {
+    return this.blocks.getState();
+  }
+
+  private stopBlocks(): void {
+    if (this.blocks.getState() === 'RUNNING') this.blocks.shutdown();
+  }
+}
+
+export async function createWorker(o: WorkerOptions): Promise<ServiceWorker> {
   const allowlist = createAllowlistActivities({ temporal: o.client });
   const activities = {
     ...createActivities({
@@ -74,14 +116,17 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     ...createNotifyActivities({ notify: o.notify ?? NOTIFY_DISABLED }),
     ...allowlist,
   };
-  return Worker.create({
-    connection: o.connection,
-    namespace: o.namespace,
-    taskQueue: o.taskQueue,
-    activities,
-    ...(o.workflowBundlePath
-      ? { workflowBundle: { codePath: o.workflowBundlePath } }
-      : { workflowsPath: require.resolve('../../workflows') }),
+  // One bundle for both workers.
+  const workflowBundle = o.workflowBundlePath ? { codePath: o.workflowBundlePath } : await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietBundler });
+  return createServiceWorker({ connection: o.connection, namespace: o.namespace, taskQueue: o.taskQueue, activities, workflowBundle, shutdownGraceTime: '10s' });
+}
+
+/**
+ * The two workers over the same options (`taskQueue` is the blocks'), each sized for its side. Tests with
+ * activities of their own build theirs here too.
+ */
+export async function createServiceWorker(options: TemporalWorkerOptions): Promise<ServiceWorker> {
+  const blocks = await Worker.create({
     // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound.
     maxConcurrentActivityTaskExecutions: 200,
     maxConcurrentLocalActivityExecutions: 200,
@@ -89,9 +134,29 @@ export async function createWorker(o: WorkerOptions): Promise<Worker> {
     // Blocks sleep for hours between a handful of tasks: caching every one costs ~0.3 MiB of workflow-VM
     // memory per block (measured: 2 GiB RSS at 5,000), while replaying an evicted one is ~30 events.
     maxCachedWorkflows: 1_000,
-    shutdownGraceTime: '10s',
+    ...options,
   });
+  // A handful of enforcers (one per target and set), each with one commit in flight and a few answer activities.
+  const enforcers = await Worker.create({
+    maxConcurrentActivityTaskExecutions: 50,
+    maxConcurrentLocalActivityExecutions: 50,
+    maxConcurrentWorkflowTaskExecutions: 20,
+    maxCachedWorkflows: 100,
+    ...options,
+    taskQueue: enforcerTaskQueue(options.taskQueue),
+  });
+  return new ServiceWorker(blocks, enforcers);
 }
+
+/** The bundler's progress lines are noise in our logs; its warnings and errors are not. */
+const quietBundler = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string, meta?: Record<string, unknown>) => console.warn(message, meta ?? ''),
+  error: (message: string, meta?: Record<string, unknown>) => console.error(message, meta ?? ''),
+};
 
 /** One FortiOS client per configured target. */
 export function createFirewallClients(targets: TargetConfig[]): Map<string, FortiOSClient> {
@@ -103,8 +168,21 @@ export function createFirewallClients(targets: TargetConfig[]): Map<string, Fort
   );
 }
 
+/**
+ * The SDK's retries, but a workflow that is continuing as new is retried at once: the server aborts the Updates it
+ * had admitted with a retryable RESOURCE_EXHAUSTED ("workflow is closing") and the next attempt reaches the new
+ * run, which is there a few ms later. The SDK's default waits ~1.7 s on any RESOURCE_EXHAUSTED; an enforcer
+ * continues as new every few thousand events, and a block's add in flight then would wait that long.
+ */
+const defaultRetries = defaultGrpcRetryOptions();
+const RESOURCE_EXHAUSTED = 8; // gRPC status code
+export const grpcRetries: GrpcRetryOptions = {
+  retryableDecider: defaultRetries.retryableDecider,
+  delayFunction: (attempt, status) => (status.code === RESOURCE_EXHAUSTED && /workflow is closing/.test(status.details) ? 20 * attempt : defaultRetries.delayFunction(attempt, status)),
+};
+
 export async function connectClient(address: string, namespace: string): Promise<Client> {
-  const connection = await Connection.connect({ address });
+  const connection = await Connection.connect({ address, interceptors: [makeGrpcRetryInterceptor(grpcRetries)] });
   return new Client({ connection, namespace });
 }
 

@@ -9,7 +9,7 @@ import { createSocket, Socket } from 'node:dgram';
 import { createServer as createHttpServer, IncomingHttpHeaders, Server } from 'node:http';
 import { createServer as createTcpServer, Server as TcpServer } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { createActivities } from '../../activities';
 import { createAllowlistActivities } from '../../activities/allowlist';
@@ -29,7 +29,7 @@ import { temporalCliPath } from '../../src/temporal/binaries';
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/messages';
 import { notifyWorkflowId } from '../../workflows/notify';
 import { eventually, testTarget } from '../support/stack';
-import { createBackends } from '../../src/worker/worker';
+import { createBackends, createServiceWorker, ServiceWorker } from '../../src/worker/worker';
 import { adsLine, call, eventId, secret, testConfig, TARGET } from '../api/harness';
 import { finishSignal, transitionsWorkflow } from './workflows';
 
@@ -78,7 +78,7 @@ function signatureValid(r: { headers: IncomingHttpHeaders; body: string }): bool
 let env: TestWorkflowEnvironment;
 let emulator: RunningEmulator;
 let firewall: FortiOSClient;
-let workers: { worker: Worker; running: Promise<void> }[] = [];
+let workers: { worker: ServiceWorker; running: Promise<void> }[] = [];
 let api: RunningApiServer;
 let watch: FirewallFailureWatch;
 const sink = new HttpSink();
@@ -141,7 +141,7 @@ afterAll(async () => {
 
 /** A worker as the lead will register it: the product's activities with the notify and allowlist ones merged. */
 async function startWorker(queue: string, config: NotifyConfig, onFirewallCall?: FirewallFailureWatch['observe']): Promise<void> {
-  const worker = await Worker.create({
+  const worker = await createServiceWorker({
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueue: queue,

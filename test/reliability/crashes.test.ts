@@ -14,7 +14,7 @@ import { FortiOSClient } from '../../src/fortios/client';
 import { RunningEmulator, startEmulator } from '../../src/fortios/emulator/server';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { RunningDevServer, startDevServer, DevServerOptions } from '../../src/temporal/dev-server';
-import { createBackends, createWorker } from '../../src/worker/worker';
+import { createBackends, createWorker, ServiceWorker } from '../../src/worker/worker';
 import { statusQuery } from '../../workflows/messages';
 import { blockInput, eventually, TARGET, testTarget } from '../support/stack';
 import { freePort } from '../../src/free-port';
@@ -126,7 +126,7 @@ test('the Temporal dev server SIGKILLed and restarted on its SQLite file while b
   const kept = ips(10, 85); // long TTL: half are unblocked after the restart, half must still be enforced
   const [unblocked, live] = [kept.slice(0, 5), kept.slice(5)];
 
-  const workers: { worker: Worker; connection: NativeConnection; running: Promise<unknown> }[] = [];
+  const workers: { worker: ServiceWorker; connection: NativeConnection; running: Promise<unknown> }[] = [];
   const startWorker = async () => {
     const nc = await NativeConnection.connect({ address: server.address });
     const worker = await createWorker({

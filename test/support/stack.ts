@@ -15,7 +15,7 @@ import { registerSearchAttributes } from '../../src/temporal/search-attributes';
 import { ALL_SEARCH_ATTRIBUTES, BlockInput, BlockStatus, blockWorkflowId, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 import { startEmulator, RunningEmulator, EmulatorOptions } from '../../src/fortios/emulator/server';
 import { FortiOSClient } from '../../src/fortios/client';
-import { createWorker, WorkerOptions } from '../../src/worker/worker';
+import { createWorker, ServiceWorker, WorkerOptions } from '../../src/worker/worker';
 import { DEFAULT_IP_POLICY, IpPolicy } from '../../src/policy/ip-policy';
 
 export const TARGET = 'fw1';
@@ -32,7 +32,7 @@ export interface Stack {
   lockedClient: Client;
   emulator: RunningEmulator;
   firewall: FortiOSClient;
-  worker: Worker;
+  worker: ServiceWorker;
   taskQueue: string;
   /** The target the worker enforces on (TARGET, the emulator). */
   target: TargetConfig;

@@ -2,7 +2,7 @@
  * The block lifecycle on the time-skipping test server: hours of TTL pass in milliseconds, and every
  * firewall effect is checked on the FortiOS emulator over a real socket.
  */
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { cancelSignal, cancelUpdate, extendSignal, extendUpdate, statusQuery } from '../../workflows/messages';
@@ -118,14 +118,20 @@ test('cancel by Update lifts the block at once and is idempotent; cancel by sign
 
   const first = await ha.executeUpdate(cancelUpdate, { args: [{ reason: 'false positive', actor: 'alice' }] });
   expect(first.cancelledBy).toMatchObject({ actor: 'alice', reason: 'false positive' });
-  const second = await ha.executeUpdate(cancelUpdate, { args: [{ reason: 'again', actor: 'bob' }] });
-  expect(second.cancelledBy).toMatchObject({ actor: 'alice' }); // the first cancel wins
+  // The enforcer answers the remove within the block's task that took the cancel, so the block may have ended
+  // already (an Update to an ended block: not found); if not, the first cancel wins.
+  const second = await ha.executeUpdate(cancelUpdate, { args: [{ reason: 'again', actor: 'bob' }] }).catch((err) => {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  });
+  if (second) expect(second.cancelledBy).toMatchObject({ actor: 'alice' });
   await hb.signal(cancelSignal, { reason: 'done', actor: 'carol' });
 
   // Wait in real time (no time skipping: a cancel needs none), then read the results of the ended runs.
   await eventually(async () => (await ha.describe()).status.name === 'COMPLETED' && (await hb.describe()).status.name === 'COMPLETED', 30_000, 'both lifted');
   const [ra, rb] = await Promise.all([resultAfter(stack, ha), resultAfter(stack, hb)]);
   expect([ra.state, rb.state]).toEqual(['cancelled', 'cancelled']);
+  expect(ra.cancelledBy?.actor).toBe('alice');
   expect(rb.cancelledBy?.actor).toBe('carol');
   expect(await members()).toEqual(['none']);
   expect(await stack.firewall.getAddress('ipv4', addressObjectName(a))).toBeUndefined();

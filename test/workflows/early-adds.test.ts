@@ -13,6 +13,7 @@ import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
+import { takenChanges } from '../../src/temporal/enforcer-history';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
 import { activeStatus, blockInput, eventually, GROUP4, resultAfter, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
 import { addressObjectName } from '../../src/enforcement/address-group';
@@ -21,15 +22,10 @@ const HOUR = 3_600_000;
 const owner = (ip: string) => ({ workflowId: `block:fw1:${ip}`, lineage: `run-${ip}` });
 const early = (ip: string): SetChange => ({ op: 'add', ip, family: 'ipv4', early: true });
 
-/** The early adds of `ip` an enforcer received (its `changes` signals). */
+/** The early adds of `ip` an enforcer took (its submitChanges Updates). */
 async function earlyChangesOf(stack: Stack, enforcerId: string, ip: string): Promise<SetChange[]> {
   const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
-  return (events ?? []).flatMap((e: temporal.api.history.v1.IHistoryEvent) => {
-    const a = e.workflowExecutionSignaledEventAttributes;
-    if (a?.signalName !== 'changes') return [];
-    const changes = JSON.parse(Buffer.from(a.input!.payloads![0]!.data!).toString()) as SetChange[];
-    return changes.filter((c) => c.ip === ip && c.early);
-  });
+  return takenChanges(events ?? []).flatMap((t) => t.changes.filter((c) => c.ip === ip && c.early));
 }
 
 /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
@@ -219,7 +215,7 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     const group = testTarget(stack.emulator.url, stack.emulator.token, { name: 'fw-group' });
     await service(false, group).block({ ip, reason: 'test', actor: 'test', event: { id: 'e-205' } }).catch(() => undefined);
     const { events } = await stack.client.workflow.getHandle(enforcerWorkflowId('fw-group', group.groups.ipv4[0]!)).fetchHistory().catch(() => ({ events: [] }));
-    expect((events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'changes')).toHaveLength(0);
+    expect(takenChanges(events ?? [])).toHaveLength(0);
   });
 });
 

@@ -208,15 +208,50 @@ async function recordBudget(): Promise<void> {
   }
 }
 
+/**
+ * Changes as submitChanges Updates (workflows/messages.ts): a block answered within its first task and its cancel's
+ * task (no setAnswer signal), and an enforcer run that took Updates (one with an `ahead` early add and a repair:
+ * `ack-before-commit`) under a stream that never paused and continued as new at twice its budget
+ * (`run-budget-hard`): `RECORD_HISTORIES=updates` records them alone.
+ */
+async function recordUpdates(): Promise<void> {
+  const stack = await startStack({ server: 'dev' });
+  try {
+    const block = await startBlock(stack, blockInput('64.8.0.1', { ttlMs: 3_600_000 }));
+    await activeStatus(block);
+    await block.executeUpdate(cancelUpdate, { args: [{ reason: 'rec', actor: 'rec' }] });
+    await block.result();
+    // An API's early add it writes itself, taken with work for a commit: the task completes before the commit
+    // (`ack-before-commit`).
+    await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [
+      { op: 'add', ip: '64.8.0.2', family: 'ipv4', early: true, ahead: true, label: 'rec' },
+      { op: 'remove', ip: '64.8.0.3', family: 'ipv4' },
+    ]);
+    const handle = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+    const first = (await handle.describe()).runId;
+    const inFlight: Promise<unknown>[] = [];
+    for (let n = 0; (n % 25 !== 0 || (await handle.describe()).runId === first) && n < 3_000; n++) {
+      inFlight.push(sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [{ op: 'remove', ip: `198.18.${n >> 8}.${n & 255}`, family: 'ipv4' }]));
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    await Promise.all(inFlight);
+    writeFileSync(path.join(DIR, 'ipblock_inline_64.8.0.1.pb'), History.encode(await block.fetchHistory()).finish());
+    writeFileSync(path.join(DIR, `enforcer_stream_${GROUP4}.pb`), History.encode(await stack.client.workflow.getHandle(handle.workflowId, first).fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
 test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'budget') await recordBudget();
+  if (process.env.RECORD_HISTORIES === 'updates') await recordUpdates();
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
-  expect(files.length).toBeGreaterThanOrEqual(14);
+  expect(files.length).toBeGreaterThanOrEqual(19);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
   for (const file of files) {
     const history = History.decode(readFileSync(path.join(DIR, file)));

@@ -8,12 +8,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { createServiceWorker, ServiceWorker } from '../../src/worker/worker';
 import { createActivities } from '../../activities';
 import { DryRunBackend } from '../../src/enforcement/dry-run';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { temporalCliPath } from '../../src/temporal/binaries';
-import { ALL_SEARCH_ATTRIBUTES, BlockStatus, cancelUpdate, SetChange, WORKFLOW_TYPES } from '../../workflows/messages';
+import { ALL_SEARCH_ATTRIBUTES, BlockStatus, cancelUpdate, changesSignal, enforcerTaskQueue, enforcerWorkflowId, SetChange, WORKFLOW_TYPES } from '../../workflows/messages';
 import { activeStatus, blockInput, TARGET } from '../support/stack';
 import type { ipBlock } from '../../workflows/block';
 
@@ -25,17 +25,27 @@ test('a block answered while its remove is still being sent ends cancelled (its 
     const activities = {
       ...real,
       async askEnforcer(input: { target: string; set: string; change: SetChange }) {
-        await real.askEnforcer(input);
-        if (input.change.op === 'remove') await new Promise((r) => setTimeout(r, 9000)); // answered meanwhile
+        if (input.change.op !== 'remove') return real.askEnforcer(input);
+        // The remove goes as a sender of before sent it (a signal: its answer comes as a signal too, as it does
+        // today for a change the enforcer did not settle within the Update's wait), and the activity lingers.
+        await env.client.workflow.signalWithStart(WORKFLOW_TYPES.enforcer, {
+          workflowId: enforcerWorkflowId(input.target, input.set),
+          taskQueue: enforcerTaskQueue(taskQueue),
+          args: [{ target: input.target, set: input.set }],
+          signal: changesSignal,
+          signalArgs: [[input.change]],
+        });
+        await new Promise((r) => setTimeout(r, 9000)); // answered meanwhile
+        return undefined;
       },
     };
-    const worker = await Worker.create({
+    const worker = await createServiceWorker({
       connection: env.nativeConnection,
       taskQueue,
       activities,
       ...(process.env.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } } : { workflowsPath: require.resolve('../../workflows') }),
     });
-    await worker.runUntil(async () => {
+    await runUntil(worker, async () => {
       const handle = await env.client.workflow.start<typeof ipBlock>(WORKFLOW_TYPES.block, { workflowId: `block:${TARGET}:203.0.113.250`, taskQueue, args: [blockInput('203.0.113.250')] });
       await activeStatus(handle);
       await handle.executeUpdate(cancelUpdate, { args: [{ reason: 'test', actor: 'test' }] });
@@ -50,3 +60,13 @@ test('a block answered while its remove is still being sent ends cancelled (its 
     await env.teardown();
   }
 }, 120_000);
+
+async function runUntil(worker: ServiceWorker, fn: () => Promise<void>): Promise<void> {
+  const running = worker.run();
+  try {
+    await fn();
+  } finally {
+    worker.shutdown();
+    await running;
+  }
+}
