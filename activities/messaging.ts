@@ -45,11 +45,14 @@ export async function sendToEnforcer(d: MessagingDeps, target: string, set: stri
 /** Changes in one Update at most: a change is a few hundred bytes, a payload may be 2 MB. */
 export const CHANGES_PER_SIGNAL = 500;
 /**
- * Updates of one process to one enforcer in flight at once: two, so that the next batch is already with the
- * enforcer while the one before waits for its commit. The server admits 10 per workflow by default
- * (`history.maxInFlightUpdates`); past that, a sender is refused with a retryable error and tries again.
+ * Updates of one process to one enforcer in flight at once. An Update with a block's change stays in flight until
+ * its commit (one or two ticks, ~100-200 ms): with fewer, a change — and the API's early add, whose write waits
+ * for its acknowledgement — would wait in the outbox for a commit it is not part of. 8 covers a steady 20 events/s
+ * (~3 in flight) with room; a burst batches behind them. The server admits 10 per workflow by default
+ * (`history.maxInFlightUpdates`; the deploy files set 50): past that a sender is refused with a retryable error
+ * and tries again within milliseconds (src/worker/worker.ts, grpcRetries).
  */
-export const UPDATES_IN_FLIGHT = 2;
+export const UPDATES_IN_FLIGHT = 8;
 
 /** This process's outbox per enforcer, per client (a test or the bench runs several stacks in one process). */
 const outboxes = new WeakMap<Client, Map<string, EnforcerOutbox>>();

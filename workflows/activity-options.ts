@@ -11,8 +11,8 @@ const UNTIL_DONE: RetryPolicy = { initialInterval: '500ms', backoffCoefficient: 
 
 /**
  * A block's admission (full safety policy with the worker's configuration, the enforcement set) and its
- * requests to the enforcer (signal-with-start): local activities, so the block's first workflow task does
- * both without another round trip through the server.
+ * requests to the enforcer (an Update-with-Start whose result carries the answer once the change is committed):
+ * local activities, so the block's first workflow task does both without another round trip through the server.
  */
 export const local = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',

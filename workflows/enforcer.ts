@@ -70,10 +70,11 @@ const RECENT_MAX = 5000;
 const ANSWERS_IN_TICK = 32;
 /**
  * How long a submitChanges Update waits for the answers to its changes. Its sender is a block's local activity,
- * which holds that block's workflow task (and a slot of the blocks' worker) meanwhile: a commit takes ~100 ms;
- * when the firewall is slow or down, the Update completes without the answers, which follow by signal.
+ * which holds that block's workflow task (and a slot of the blocks' worker) meanwhile: a commit takes ~100 ms,
+ * a flood's tick waits up to 5 s for its batch (batch-policy.ts); when the firewall is slow or down, the Update
+ * completes without the answers, which follow by signal.
  */
-export const SUBMIT_WAIT_MS = 3000;
+export const SUBMIT_WAIT_MS = 7000;
 
 export async function enforcer(input: EnforcerInput): Promise<void> {
   const { target, set } = input;
@@ -88,9 +89,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // The answers submitChanges Updates wait for (inline-answers.ts); on the way to continue-as-new they stop waiting.
   const inline = new InlineAnswers();
   let closing = false;
-  // The task (by its history length) that took an API's early add which the API writes itself once this enforcer
-  // holds it (`ahead`).
-  let aheadTakenAt = -1;
   let lastArrivalMs = Date.now();
   let batchWindowMs = 0;
   // Ticks are bounded (answers flow, the continue-as-new check runs during a burst of thousands) and, in a
@@ -177,7 +175,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   wf.setHandler(submitChangesUpdate, async (changes) => {
     updates++;
     intake(changes);
-    if (changes.some((c) => c.ahead)) aheadTakenAt = wf.workflowInfo().historyLength;
     const slots = inline.open(changes);
     if (!slots.length) return { answers: [] };
     try {
@@ -225,10 +222,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // A trickle needs no timer: while one commit is in flight the next changes pile up and go out together
     // (group commit). An optional debounce (GROUP_BATCH_WINDOW) trades latency for even fewer writes.
     if (batchWindowMs > 0) await wf.sleep(batchWindowMs);
-    // The Updates taken in this task are acknowledged only when it completes, and a commit (a local activity)
-    // holds it open: the API's write of an early add would wait for this whole commit, on the attacker's way to
-    // the firewall. So let the task complete first (a 1 ms timer; the commit starts in the next task).
-    if (aheadTakenAt === wf.workflowInfo().historyLength && wf.patched(ACK_BEFORE_COMMIT)) await wf.sleep(1);
     // In a flood, wait (bounded) for a bigger tick: a timer, so only where the history expects one.
     const waitMs = burstWaitMs(batching, arrivals, Date.now(), queue.size);
     if (waitMs > 0 && wf.patched('burst-batching')) {
@@ -309,9 +302,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
   }
 }
-
-/** Histories of before took no Updates (the patch is asked only after an `ahead` one). */
-const ACK_BEFORE_COMMIT = 'ack-before-commit';
 
 /** Histories of before continued on signals alone (the patch is asked only where the budget applies). */
 const RUN_BUDGET = 'run-budget-when-quiet';

@@ -17,9 +17,9 @@
  *                the enforcer. When it arrived before the block's own add, the path to the firewall is
  *                api → early add → queue → firewall, and start / pickup / first task run beside it (they
  *                still lead to `active`)
- *   ahead write  early add received by the enforcer → enforced on the firewall, for an early add the API writes
- *                itself (`ahead`: a pushed feed, a group's append; src/blocks/ahead-writer.ts). Its path is api → early add →
- *                ahead write; queue, firewall and commit end then belong to the block's own add, off that path
+ *   ahead write  block started → enforced on the firewall, for an early add the API writes itself once the
+ *                block's start is durable (`ahead`: a pushed feed, a group's append; src/blocks/ahead-writer.ts). Its path is
+ *                api → start → ahead write; queue, firewall and commit end then belong to the block's own add, off that path
  *   queue      → the enforcer's tick that carries the IP starts (its workflow task started, or the previous
  *                local activity of the same task completed), from whichever add reached the enforcer first:
  *                waiting for the enforcer to get to it
@@ -274,8 +274,9 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
     if (viaEarly) earlyFirst++;
     const tick = enf.tickOf.get(ip);
     const enforcedAt = stack.enforced.ips.get(ip)?.firstIn;
-    // Written by the API itself and on the firewall before the enforcer's tick: the tick is off the path.
-    const viaAhead = viaEarly && enf.ahead.has(ip) && enforcedAt !== undefined && (tick === undefined || enforcedAt < tick.start);
+    // Written by the API itself (once the block's start is durable, beside the early add's message) and on the
+    // firewall before the enforcer's tick: the tick is off the path.
+    const viaAhead = enf.ahead.has(ip) && enforcedAt !== undefined && (tick === undefined || enforcedAt < tick.start);
     if (viaAhead) aheadFirst++;
     type Point = [Hop, number | undefined, number | undefined];
     const points: Point[] = [
@@ -285,7 +286,7 @@ export async function hopBreakdown(stack: Ours, sample: { ip: string; sentAt: nu
       ['first task', b.pickedAt, sig],
       ...(early !== undefined ? ([['early add', uws, early]] as Point[]) : []),
       ...(viaAhead
-        ? ([['ahead write', early, enforcedAt]] as Point[])
+        ? ([['ahead write', b.startedAt, enforcedAt]] as Point[])
         : ([
             ['queue', viaEarly ? early : sig, tick?.start],
             // dry-run has no firewall: its "firewall" hop is the commit itself.

@@ -237,7 +237,8 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
 
     const client = await connectClient(server.address, config.temporal.namespace);
     stops.push(() => client.connection.close());
-    // The API hop ends when the Update-with-Start goes out: timestamp it (the first send per block).
+    // The API hop ends when the block's start (a new block) or Update-with-Start (a running one) goes out:
+    // timestamp it (the first send per block).
     const uwsSentAt = new Map<string, number>();
     const uws = client.workflow.executeUpdateWithStart.bind(client.workflow);
     client.workflow.executeUpdateWithStart = ((def: unknown, opts: { startWorkflowOperation: { options: { workflowId: string } } }) => {
@@ -245,6 +246,11 @@ export async function startOurs(o: OursOptions): Promise<Ours> {
       if (!uwsSentAt.has(id)) uwsSentAt.set(id, now());
       return uws(def as never, opts as never);
     }) as typeof client.workflow.executeUpdateWithStart;
+    const start = client.workflow.start.bind(client.workflow);
+    client.workflow.start = ((type: unknown, opts: { workflowId: string }) => {
+      if (!uwsSentAt.has(opts.workflowId)) uwsSentAt.set(opts.workflowId, now());
+      return start(type as never, opts as never);
+    }) as typeof client.workflow.start;
     await bootstrapTemporal(client, config, { registerAttributes: false, reconcileEvery: config.reconcileEveryMs });
 
     const firewalls = createFirewallClients(config.targets);

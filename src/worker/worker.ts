@@ -127,10 +127,12 @@ export async function createWorker(o: WorkerOptions): Promise<ServiceWorker> {
  */
 export async function createServiceWorker(options: TemporalWorkerOptions): Promise<ServiceWorker> {
   const blocks = await Worker.create({
-    // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound.
+    // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound. A new
+    // block's first task holds its slot (and a local-activity slot) while it waits for its enforcer's commit —
+    // in a flood up to a tick's batch wait, ~5 s: at the floor's ~50 blocks/s that is ~250 waiting, idle.
     maxConcurrentActivityTaskExecutions: 200,
-    maxConcurrentLocalActivityExecutions: 200,
-    maxConcurrentWorkflowTaskExecutions: 100,
+    maxConcurrentLocalActivityExecutions: 500,
+    maxConcurrentWorkflowTaskExecutions: 500,
     // Blocks sleep for hours between a handful of tasks: caching every one costs ~0.3 MiB of workflow-VM
     // memory per block (measured: 2 GiB RSS at 5,000), while replaying an evicted one is ~30 events.
     maxCachedWorkflows: 1_000,
@@ -169,16 +171,19 @@ export function createFirewallClients(targets: TargetConfig[]): Map<string, Fort
 }
 
 /**
- * The SDK's retries, but a workflow that is continuing as new is retried at once: the server aborts the Updates it
- * had admitted with a retryable RESOURCE_EXHAUSTED ("workflow is closing") and the next attempt reaches the new
- * run, which is there a few ms later. The SDK's default waits ~1.7 s on any RESOURCE_EXHAUSTED; an enforcer
- * continues as new every few thousand events, and a block's add in flight then would wait that long.
+ * The SDK's retries, but two refusals of an Update that pass within milliseconds are retried at once: a workflow
+ * continuing as new (the server aborts the Updates it had admitted with a retryable RESOURCE_EXHAUSTED, "workflow is
+ * closing", and the next attempt reaches the new run, there a few ms later), and a workflow at its limit of Updates
+ * in flight (an enforcer's; each completes within a commit or two). The SDK's default waits ~1.7 s on any
+ * RESOURCE_EXHAUSTED: an enforcer continues as new every few thousand events, and a block's add then would wait.
  */
 const defaultRetries = defaultGrpcRetryOptions();
 const RESOURCE_EXHAUSTED = 8; // gRPC status code
+const TRANSIENT_UPDATE_REFUSAL = /workflow is closing|concurrent in-flight updates/;
 export const grpcRetries: GrpcRetryOptions = {
   retryableDecider: defaultRetries.retryableDecider,
-  delayFunction: (attempt, status) => (status.code === RESOURCE_EXHAUSTED && /workflow is closing/.test(status.details) ? 20 * attempt : defaultRetries.delayFunction(attempt, status)),
+  delayFunction: (attempt, status) =>
+    status.code === RESOURCE_EXHAUSTED && TRANSIENT_UPDATE_REFUSAL.test(status.details) ? 20 * attempt * (0.5 + Math.random()) : defaultRetries.delayFunction(attempt, status),
 };
 
 export async function connectClient(address: string, namespace: string): Promise<Client> {

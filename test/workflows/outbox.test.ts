@@ -58,8 +58,8 @@ test('a refused signal fails the changes it carried, and only those; the next ba
   expect(signals.map((s) => s.length)).toEqual([1, 2, 1]);
 });
 
-test(`${UPDATES_IN_FLIGHT} in flight (the default): the next batch is with the enforcer while the one before waits`, async () => {
-  expect(UPDATES_IN_FLIGHT).toBe(2);
+test(`several in flight (${UPDATES_IN_FLIGHT} by default; two here): the next batch is with the enforcer while the one before waits`, async () => {
+  expect(UPDATES_IN_FLIGHT).toBeGreaterThanOrEqual(2);
   const { signals, outbox } = recorder(undefined, 2);
   await Promise.all(Array.from({ length: 200 }, (_, i) => outbox.post([change(i)])));
   expect(signals.map((s) => s.length)).toEqual([1, 1, 198]);

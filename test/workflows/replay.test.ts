@@ -210,9 +210,9 @@ async function recordBudget(): Promise<void> {
 
 /**
  * Changes as submitChanges Updates (workflows/messages.ts): a block answered within its first task and its cancel's
- * task (no setAnswer signal), and an enforcer run that took Updates (one with an `ahead` early add and a repair:
- * `ack-before-commit`) under a stream that never paused and continued as new at twice its budget
- * (`run-budget-hard`): `RECORD_HISTORIES=updates` records them alone.
+ * task (no setAnswer signal), and an enforcer run that took Updates (one with an `ahead` early add and a repair)
+ * under a stream that never paused and continued as new at twice its budget (`run-budget-hard`):
+ * `RECORD_HISTORIES=updates` records them alone.
  */
 async function recordUpdates(): Promise<void> {
   const stack = await startStack({ server: 'dev' });
@@ -221,8 +221,7 @@ async function recordUpdates(): Promise<void> {
     await activeStatus(block);
     await block.executeUpdate(cancelUpdate, { args: [{ reason: 'rec', actor: 'rec' }] });
     await block.result();
-    // An API's early add it writes itself, taken with work for a commit: the task completes before the commit
-    // (`ack-before-commit`).
+    // An API's early add it writes itself, taken with a repair.
     await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, GROUP4, [
       { op: 'add', ip: '64.8.0.2', family: 'ipv4', early: true, ahead: true, label: 'rec' },
       { op: 'remove', ip: '64.8.0.3', family: 'ipv4' },
