@@ -251,7 +251,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
+      if (shouldContinueAsNew(signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
       continue;
     }
     backoffMs = 0;
@@ -299,7 +299,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals, quiet())) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
+    if (shouldContinueAsNew(signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
   }
 }
 
@@ -312,17 +312,19 @@ function overHistoryBudget(times = 1): boolean {
 }
 
 /**
- * A stream that never pauses for QUIET_MS: at twice the budget, continue as new anyway. Changes come as Updates
+ * A stream that never pauses for QUIET_MS: at twice the budget, continue as new anyway (once no stale-write
+ * re-check is pending). Changes come as Updates
  * now, which a continue-as-new does not refuse (it aborts them, and their senders retry on the new run); only a
  * signal of an old sender or a resync could still make the server refuse it. Before, such a run grew to the
  * signal budget (2,000) with its replay past the task timeout.
  */
 const RUN_BUDGET_HARD = 'run-budget-hard';
 
-function shouldContinueAsNew(signals: number, quiet: boolean): boolean {
+function shouldContinueAsNew(signals: number, quiet: boolean, recheckPending: boolean): boolean {
   if (signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested) return true;
   if (quiet && overHistoryBudget() && wf.patched(RUN_BUDGET)) return true;
-  return overHistoryBudget(2) && wf.patched(RUN_BUDGET_HARD);
+  // Not while a stale-write re-check is pending (at most 15 s after the last uncertain write): it is not carried.
+  return !recheckPending && overHistoryBudget(2) && wf.patched(RUN_BUDGET_HARD);
 }
 
 async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog, close: () => void): Promise<never> {
