@@ -10,6 +10,12 @@ import { inPool } from '../src/pool';
 
 /** Strongly consistent block checks in flight at once for one tick's repairs. */
 const CHECKS_IN_FLIGHT = 16;
+/**
+ * How long one check waits for a block's open workflow task. A new block's first task (and a cancel's) waits for
+ * its enforcer's commit inside a local activity; a check from that enforcer's own commit that waited for such a
+ * task would wait for itself (seen once as a tick stuck with 500 queued after a stale-write re-check).
+ */
+const BLOCK_QUERY_WAIT_MS = 1000;
 import type { EnforcementBackend, Entry } from '../src/enforcement';
 import type { CommitResult } from '../src/enforcement/port';
 import { checkIp, IpPolicy } from '../src/policy/ip-policy';
@@ -49,7 +55,9 @@ export function createEnforcementActivities(d: EnforcementDeps) {
 
   /** Does a running block of this IP (pending or active) hold it? */
   async function blockHolds(target: string, ip: string): Promise<boolean> {
-    const state = await currentBlockState(d.temporal, target, ip);
+    // Bounded: this runs inside the enforcer's commit, and a block's open task may be waiting for this enforcer.
+    // Past the wait, the state the block last published decides (pending or active: it holds the IP).
+    const state = await currentBlockState(d.temporal, target, ip, { queryWaitMs: BLOCK_QUERY_WAIT_MS });
     return state === 'pending' || state === 'active';
   }
 

@@ -49,15 +49,24 @@ export async function* runningBlocks(client: Client, f: Parameters<typeof runnin
  * it). Only while a task is open can the block be further along than that — a local activity inside that
  * task may already have told the enforcer — so then (and for blocks that publish no state) the status query
  * decides: it is answered once the open task completes. The fast path needs no worker: a repair of 100,000
- * entries does not replay 100,000 blocks.
+ * entries does not replay 100,000 blocks. With `queryWaitMs`, the query waits that long at most, then the
+ * published state decides (for a caller that an open task may be waiting for: an enforcer's commit).
  */
-export async function currentBlockState(client: Client, target: string, ip: string): Promise<BlockState | 'closed' | 'never'> {
+export async function currentBlockState(client: Client, target: string, ip: string, opts: { queryWaitMs?: number } = {}): Promise<BlockState | 'closed' | 'never'> {
   const handle = client.workflow.getHandle(blockWorkflowId(target, ip));
   try {
     const d = await handle.describe();
     if (d.status.name !== 'RUNNING') return 'closed';
     const published = d.typedSearchAttributes.get(SA.blockState) as BlockState | undefined;
     if (published && d.type === WORKFLOW_TYPES.block && !d.raw.pendingWorkflowTask) return published;
+    // A caller inside an enforcer's commit must not wait long: the open task may be a block's local activity that
+    // waits for that very enforcer (its Update), and would never complete while the commit waits for it.
+    if (opts.queryWaitMs !== undefined && published) {
+      return await client.withDeadline(Date.now() + opts.queryWaitMs, () => handle.query(statusQuery)).then(
+        (s) => s.state,
+        () => published,
+      );
+    }
     return (await handle.query(statusQuery)).state;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'never';
