@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { Client, WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
 import type { enforcer } from '../workflows/enforcer';
+import { waiterKey } from '../workflows/inline-answers';
 import { inPool } from '../src/pool';
 import { runningBlocks } from '../src/temporal/visibility';
 import { enforcerTaskQueue, enforcerWorkflowId, reassertSignal, resyncSignal, SA, SetAnswer, setAnswerSignal, SetChange, submitChangesUpdate, WORKFLOW_TYPES } from '../workflows/messages';
@@ -33,7 +34,7 @@ function heartbeat(details?: unknown): void {
  * were settled within its short wait (workflows/messages.ts: submitChanges); the others are answered by signal.
  */
 export async function sendToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[] | 'resync'): Promise<AnswerTo[]> {
-  if (changes === 'resync') return signalEnforcer(d, target, set, 'resync').then(() => []);
+  if (changes === 'resync') return resyncEnforcer(d, target, set).then(() => []);
   let byEnforcer = outboxes.get(d.temporal);
   if (!byEnforcer) outboxes.set(d.temporal, (byEnforcer = new Map()));
   const id = enforcerWorkflowId(target, set);
@@ -68,7 +69,7 @@ const outboxes = new WeakMap<Client, Map<string, EnforcerOutbox>>();
  * unanswered. A failed message fails every change it carried (their senders retry); the next batch is tried anyway.
  */
 export class EnforcerOutbox {
-  private queue: { changes: SetChange[]; done: (err: unknown, answers?: AnswerTo[]) => void }[] = [];
+  private queue: { changes: SetChange[]; done: (err: unknown, answers?: Map<string, AnswerTo>) => void }[] = [];
   private inFlight = 0;
 
   constructor(
@@ -79,7 +80,7 @@ export class EnforcerOutbox {
   /** Resolves with the answers (of those returned with the batch) that are for these changes. */
   post(changes: SetChange[]): Promise<AnswerTo[]> {
     return new Promise<AnswerTo[]>((resolve, reject) => {
-      this.queue.push({ changes, done: (err, answers) => (err === undefined ? resolve(answers!.filter((a) => changes.some((c) => isAnswerFor(c, a)))) : reject(err)) });
+      this.queue.push({ changes, done: (err, answers) => (err === undefined ? resolve(changes.flatMap((c) => answers!.get(changeKey(c)) ?? [])) : reject(err)) });
       if (this.inFlight < this.maxInFlight) void this.sendNext();
     });
   }
@@ -93,9 +94,10 @@ export class EnforcerOutbox {
         while (take < this.queue.length && n + this.queue[take]!.changes.length <= CHANGES_PER_SIGNAL) n += this.queue[take++]!.changes.length;
         const batch = this.queue.splice(0, take);
         let failure: unknown;
-        let answers: AnswerTo[] = [];
+        // Indexed once per batch: each sender takes its own (a burst's batch carries hundreds of senders).
+        const answers = new Map<string, AnswerTo>();
         try {
-          answers = (await this.send(batch.flatMap((p) => p.changes))) ?? [];
+          for (const a of (await this.send(batch.flatMap((p) => p.changes))) ?? []) answers.set(answerKey(a), a);
         } catch (err) {
           failure = err ?? new Error('message failed');
         }
@@ -107,10 +109,9 @@ export class EnforcerOutbox {
   }
 }
 
-/** Is this answer for this change (its block, lineage, IP and op)? */
-function isAnswerFor(c: SetChange, a: AnswerTo): boolean {
-  return !!c.owner && a.workflowId === c.owner.workflowId && a.lineage === c.owner.lineage && a.ip === c.ip && a.op === c.op;
-}
+/** Who asked what about which IP: an answer's key is its change's (a change without an owner waits for none). */
+const answerKey = (a: AnswerTo): string => `${waiterKey(a)}\n${a.ip}`;
+const changeKey = (c: SetChange): string => (c.owner ? `${waiterKey({ ...c.owner, op: c.op })}\n${c.ip}` : '');
 
 async function submitToEnforcer(d: MessagingDeps, target: string, set: string, changes: SetChange[]): Promise<AnswerTo[]> {
   const { answers } = await d.temporal.workflow.executeUpdateWithStart(submitChangesUpdate, {
@@ -130,7 +131,7 @@ async function submitToEnforcer(d: MessagingDeps, target: string, set: string, c
 }
 
 /** A resync (rare: start-up, reconciliation) stays a signal-with-start. */
-async function signalEnforcer(d: MessagingDeps, target: string, set: string, changes: 'resync'): Promise<void> {
+async function resyncEnforcer(d: MessagingDeps, target: string, set: string): Promise<void> {
   await d.temporal.workflow.signalWithStart(WORKFLOW_TYPES.enforcer, {
     workflowId: enforcerWorkflowId(target, set),
     taskQueue: enforcerTaskQueue(d.taskQueue),

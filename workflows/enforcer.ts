@@ -85,7 +85,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let resync = !input.carried;
   const recover = !input.carried || !!input.carried.truncated;
   let signals = 0;
-  let updates = 0;
   // The answers submitChanges Updates wait for (inline-answers.ts); on the way to continue-as-new they stop waiting.
   const inline = new InlineAnswers();
   let closing = false;
@@ -173,7 +172,6 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // An Update waits (briefly) for the answers to the changes it carries and returns them: the sender's block
   // takes its answer from its own local activity. What is answered this way is not signalled (inline.route).
   wf.setHandler(submitChangesUpdate, async (changes) => {
-    updates++;
     intake(changes);
     const slots = inline.open(changes);
     if (!slots.length) return { answers: [] };
