@@ -71,10 +71,11 @@ const ANSWERS_IN_TICK = 32;
 /**
  * How long a submitChanges Update waits for the answers to its changes. Its sender is a block's local activity,
  * which holds that block's workflow task (and a slot of the blocks' worker) meanwhile: a commit takes ~100 ms,
- * a flood's tick waits up to 5 s for its batch (batch-policy.ts); when the firewall is slow or down, the Update
- * completes without the answers, which follow by signal.
+ * a flood's tick waits up to 2 s for its batch (batch-policy.ts); when the firewall is slow or down, the Update
+ * completes without the answers, which follow by signal. Well inside the 10 s workflow-task timeout: at 7 s, a
+ * 5,000-IP burst saw hundreds of blocks' first tasks time out (the task is retried whole, its add sent again).
  */
-export const SUBMIT_WAIT_MS = 7000;
+export const SUBMIT_WAIT_MS = 3000;
 
 export async function enforcer(input: EnforcerInput): Promise<void> {
   const { target, set } = input;
@@ -89,6 +90,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   const inline = new InlineAnswers();
   let closing = false;
   let lastArrivalMs = Date.now();
+  /** Messages taken so far (workflow time does not move within a task: a count tells arrivals apart). */
+  let arrived = 0;
   let batchWindowMs = 0;
   // Ticks are bounded (answers flow, the continue-as-new check runs during a burst of thousands) and, in a
   // flood, made bigger (batch-policy.ts); the backend's numbers come back with every commit.
@@ -145,6 +148,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // Every change arrives here, by Update (submitChanges) or, from senders of before, by signal.
   const intake = (changes: SetChange[]) => {
     lastArrivalMs = Date.now();
+    arrived++;
     // Early adds are not arrivals of their own (each is followed by its block's add): counted, they would turn a
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
     // One the API writes itself (`ahead`) is never dropped: only its check is scheduled here.
@@ -225,7 +229,17 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     if (waitMs > 0 && wf.patched('burst-batching')) {
       const enough = floodBatchSize(batching);
       stats.floodWaits = (stats.floodWaits ?? 0) + 1;
-      await wf.condition(() => queue.size >= enough || resync, waitMs);
+      if (wf.patched(FLOOD_IDLE)) {
+        // Only while changes keep coming: the senders' Updates wait for this very commit (each process has a few in
+        // flight), so when they stopped arriving, what is queued is all that will come before the commit.
+        const until = Date.now() + waitMs;
+        for (let seen = arrived; queue.size < enough && !resync && Date.now() < until; seen = arrived) {
+          if (!(await wf.condition(() => queue.size >= enough || resync || arrived !== seen, Math.min(FLOOD_IDLE_MS, until - Date.now())))) {
+            if (Date.now() < until) stats.floodWaitsCutShort = (stats.floodWaitsCutShort ?? 0) + 1;
+            break;
+          }
+        }
+      } else await wf.condition(() => queue.size >= enough || resync, waitMs);
     }
     const batch = queue.take(batching.maxPerTick);
     const doResync = resync;
@@ -300,6 +314,16 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     if (shouldContinueAsNew(signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
   }
 }
+
+/**
+ * A flood's tick waits for its batch only while changes keep arriving: a gap of FLOOD_IDLE_MS ends the wait. Its
+ * senders are blocks whose local activities wait, through a few Updates in flight per process, for this commit:
+ * once those are in, nothing more comes until it is done, and waiting out the rest of `maxWaitMs` stalled the
+ * pipeline (measured in a 5,000-IP burst: ticks every 6-12 s, 500 blocks' workflow tasks held, 223 of them past
+ * the 10 s task timeout). Histories of before waited the whole `maxWaitMs`.
+ */
+const FLOOD_IDLE = 'flood-idle-commit';
+export const FLOOD_IDLE_MS = 300;
 
 /** Histories of before continued on signals alone (the patch is asked only where the budget applies). */
 const RUN_BUDGET = 'run-budget-when-quiet';

@@ -279,6 +279,8 @@ export interface EnforcerStats {
   failures: number;
   /** Ticks that waited for a bigger batch during a flood (batch-policy.ts). */
   floodWaits?: number;
+  /** Of those, waits that a pause in arrivals ended before the batch filled or the wait ran out (enforcer.ts). */
+  floodWaitsCutShort?: number;
   lastApplyAtMs?: number;
   lastError?: string;
 }

@@ -82,9 +82,11 @@ export async function startFloor(o: { writeLatencyMs: number }): Promise<Floor> 
       workflowBundle: { codePath: await bundle() },
       // As the product's worker (src/worker/worker.ts).
       maxConcurrentActivityTaskExecutions: 200,
-      maxConcurrentLocalActivityExecutions: 200,
-      maxConcurrentWorkflowTaskExecutions: 100,
-      maxCachedWorkflows: 1_000,
+      maxConcurrentLocalActivityExecutions: 1000,
+      maxConcurrentWorkflowTaskExecutions: 1000,
+      maxConcurrentWorkflowTaskPolls: 20,
+      nonStickyToStickyPollRatio: 1,
+      maxCachedWorkflows: 1_500,
       shutdownGraceTime: '10s',
     });
     const running = worker.run();

@@ -148,11 +148,12 @@ export async function floorBurst(ctx: RunContext, ips: string[], lat: number, co
     const meter = new CpuMeter(floor.server);
     const t0 = now();
     const startErrors: Record<string, number> = {};
+    // When the last start returned (taken as it happens: read after the wait, it would be the wait's end).
     const starting = inPool(ips, FLOOR_STARTS_IN_FLIGHT, async (ip) => {
       await floor.start(ip).catch((err: Error) => void (startErrors[err.message.slice(0, 80)] = (startErrors[err.message.slice(0, 80)] ?? 0) + 1));
-    });
+    }).then(() => now());
     const done = await floor.enforced.untilAllEnforced(ips, ctx.quick ? 60_000 : 400_000);
-    const startsDoneS = r2(((await starting.then(() => now())) - t0) / 1000);
+    const startsDoneS = r2(((await starting) - t0) / 1000);
     const cpu = meter.read();
     conditions.floor = cpu;
     const result: BurstResult = {

@@ -24,8 +24,8 @@ const EXPIRY_STEP_S = 600;
 export class BannedIpBackend implements EnforcementBackend {
   readonly kind = 'banned-ip' as const;
   readonly refreshOnExtend = true;
-  /** One add_users per expiry step takes the whole tick: in a flood, up to 5 s for 250 per call (as the feed). */
-  readonly batching: Batching = floodBatching(1000, 250, 5000);
+  /** One add_users per expiry step takes the whole tick: in a flood, up to 2 s for 250 per call (as the feed). */
+  readonly batching: Batching = floodBatching(1000, 250);
 
   constructor(
     private readonly fw: FortiOSClient,

@@ -96,7 +96,8 @@ export interface EnforcementBackend {
 /**
  * What makes a flood for every backend: 90 changes in 3 s (30/s, half again the 20/s a busy ADS sends in a
  * long attack), or 40 waiting at a tick (a 20/s trickle piles up 4–8 during one commit); then a tick waits up
- * to `maxWaitMs` (2 s unless the backend says otherwise) for its batch. Each backend names its batch size.
+ * to `maxWaitMs` (2 s unless the backend says otherwise) for its batch, while changes keep coming (enforcer.ts,
+ * FLOOD_IDLE_MS). Each backend names its batch size.
  */
 export function floodBatching(maxPerTick: number, batch: number, maxWaitMs = 2000): Batching {
   return { maxPerTick, burst: { arrivals: 90, windowMs: 3000, queued: 40, batch, maxWaitMs } };

@@ -36,10 +36,11 @@ export class ThreatFeedBackend implements EnforcementBackend {
   readonly kind = 'threat-feed' as const;
   readonly refreshOnExtend = false;
   /**
-   * One push takes the whole tick: in a flood, up to 5 s for 250 per push (calls per IP ≤ 0.01 with the removals).
-   * With 2 s, a 5,000-IP burst whose blocks reached the enforcer at ~40/s pushed ~70 per call: 0.02 per IP.
+   * One push takes the whole tick: in a flood, up to 2 s for 250 per push, as long as changes keep coming (the
+   * enforcer ends the wait at a pause). It was 5 s: the blocks waiting for that commit held their workflow tasks
+   * for it, and in a 5,000-IP burst hundreds of tasks passed the 10 s task timeout (calls per IP 0.01 either way).
    */
-  readonly batching: Batching = floodBatching(1000, 250, 5000);
+  readonly batching: Batching = floodBatching(1000, 250);
   /** Entries in the feed as last counted (re-read when a commit could reach the limit). */
   private known?: number;
   /** Whether the firewall pulls the feed itself (not a push feed): read once, again at every resync. */

@@ -84,6 +84,23 @@ async function recordFlood(): Promise<void> {
 }
 
 /**
+ * An enforcer whose flood waits a pause in arrivals ended (the `flood-idle-commit` patch, enforcer.ts):
+ * `RECORD_HISTORIES=flood-idle` records it alone.
+ */
+async function recordFloodIdle(): Promise<void> {
+  const stack = await startStack({ server: 'dev', target: { enforcement: 'threat-feed', feed: 'ads-feed' }, emulator: { version: 'v7.4.5', feeds: [{ name: 'ads-feed' }] } });
+  try {
+    const ips = Array.from({ length: 300 }, (_, i) => `64.9.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: 3_600_000 }))));
+    const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, 'ads-feed'));
+    await eventually(async () => ((await enforcer.query(enforcerStatusQuery)).stats.floodWaitsCutShort ?? 0) > 0 && (await enforcer.query(enforcerStatusQuery)).stats.adds >= ips.length, 120_000, 'a flood wait cut short');
+    writeFileSync(path.join(DIR, 'enforcer_flood_idle_ads-feed.pb'), History.encode(await enforcer.fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
  * An enforcer with a second uncertain write while a re-check was pending (the `recheck-after-last-uncertain`
  * patch): `RECORD_HISTORIES=recheck`, run on the code of before the patch, records how such a run went then.
  */
@@ -246,11 +263,12 @@ test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'updates') await recordUpdates();
   if (process.env.RECORD_HISTORIES === '1') await record();
   if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
+  if (process.env.RECORD_HISTORIES === 'flood-idle') await recordFloodIdle();
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
-  expect(files.length).toBeGreaterThanOrEqual(19);
+  expect(files.length).toBeGreaterThanOrEqual(20);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
   for (const file of files) {
     const history = History.decode(readFileSync(path.join(DIR, file)));
