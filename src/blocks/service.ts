@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Client, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import type { Duration } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import ipaddr from 'ipaddr.js';
 import type { Config, TargetConfig } from '../config';
@@ -36,6 +37,15 @@ import {
   statusQuery,
   WORKFLOW_TYPES,
 } from '../../workflows/messages';
+
+/**
+ * A block's workflow-task timeout (the server's default: 10 s). A new block's first task waits for its enforcer's
+ * commit (a flood's tick: up to 2 s for its batch, then the commit, 3 s at most in the enforcer's Update), and in a
+ * 5,000-IP burst the server's own queue adds seconds to that: with 10 s, hundreds to thousands of first tasks
+ * timed out and ran again whole (their add sent again, an address group's object touched again). A worker that
+ * dies holding a task hands it on after this long.
+ */
+export const BLOCK_TASK_TIMEOUT: Duration = '20s';
 
 export class BlockError extends Error {
   constructor(
@@ -189,6 +199,7 @@ export class BlockService {
     const start = {
       workflowId,
       taskQueue: this.config.temporal.taskQueue,
+      workflowTaskTimeout: BLOCK_TASK_TIMEOUT,
       staticSummary: summaryOf(v.ip, t.name, req),
       typedSearchAttributes: [
         { key: SA.blockedIp, value: v.ip },

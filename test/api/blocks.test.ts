@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { createApp } from '../../src/api/app';
 import { eventually } from '../support/stack';
+import { blockWorkflowId } from '../../workflows/messages';
 import { ApiStack, call, GROUP4, startApiStack, TARGET } from './harness';
 
 let s: ApiStack;
@@ -73,6 +74,9 @@ describe('POST /v1/blocks', () => {
     // The member lands on the firewall a moment before the group's reply turns the block active.
     const shown = await eventually(async () => { const r = await read('/v1/blocks/203.0.113.40'); return r.body.state === 'active' && r; }, 20_000, 'active');
     expect(shown.body).toMatchObject({ ip: '203.0.113.40', state: 'active', reason: 'manual test', actor: 'api:write:alice' });
+    // Its first task may wait seconds for its enforcer's commit in a burst: a task timeout of its own (BLOCK_TASK_TIMEOUT).
+    const { raw } = await s.stack.client.workflow.getHandle(blockWorkflowId(TARGET, '203.0.113.40')).describe();
+    expect(Number(raw.executionConfig?.defaultWorkflowTaskTimeout?.seconds)).toBe(20);
   });
 
   it('answers 200 (not 201) when the address is already blocked', async () => {
