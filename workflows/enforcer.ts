@@ -72,8 +72,9 @@ const ANSWERS_IN_TICK = 32;
  * How long a submitChanges Update waits for the answers to its changes. Its sender is a block's local activity,
  * which holds that block's workflow task (and a slot of the blocks' worker) meanwhile: a commit takes ~100 ms,
  * a flood's tick waits up to 2 s for its batch (batch-policy.ts); when the firewall is slow or down, the Update
- * completes without the answers, which follow by signal. Well inside the 10 s workflow-task timeout: at 7 s, a
- * 5,000-IP burst saw hundreds of blocks' first tasks time out (the task is retried whole, its add sent again).
+ * completes without the answers, which follow by signal. Well inside a block's workflow-task timeout (20 s,
+ * BLOCK_TASK_TIMEOUT in src/blocks/service.ts; blocks of before: 10 s): at 7 s against 10 s, a 5,000-IP burst saw
+ * hundreds of blocks' first tasks time out (the task is retried whole, its add sent again).
  */
 export const SUBMIT_WAIT_MS = 3000;
 
