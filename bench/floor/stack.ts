@@ -12,6 +12,7 @@ import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker
 import { FortiOSClient } from '../../src/fortios/client';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
 import { startDevServer } from '../../src/temporal/dev-server';
+import { BLOCKS_WORKER_SIZING } from '../../src/worker/worker';
 import { freePort } from '../../src/free-port';
 import { EnforcementTracker } from '../lib/tracker';
 import { benchTls } from '../lib/tls';
@@ -80,13 +81,8 @@ export async function startFloor(o: { writeLatencyMs: number }): Promise<Floor> 
       taskQueue: TASK_QUEUE,
       activities: createFloorActivities(fw),
       workflowBundle: { codePath: await bundle() },
-      // As the product's worker (src/worker/worker.ts).
-      maxConcurrentActivityTaskExecutions: 200,
-      maxConcurrentLocalActivityExecutions: 1000,
-      maxConcurrentWorkflowTaskExecutions: 1000,
-      maxConcurrentWorkflowTaskPolls: 20,
-      nonStickyToStickyPollRatio: 1,
-      maxCachedWorkflows: 1_500,
+      // As the product's blocks worker.
+      ...BLOCKS_WORKER_SIZING,
       shutdownGraceTime: '10s',
     });
     const running = worker.run();

@@ -122,29 +122,33 @@ export async function createWorker(o: WorkerOptions): Promise<ServiceWorker> {
 }
 
 /**
+ * The blocks' worker's slots, pollers and cache (the bench's floor takes the same: bench/floor/stack.ts).
+ */
+export const BLOCKS_WORKER_SIZING = {
+  // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound. A new
+  // block's first task holds its slot (and a local-activity slot) while it waits for its enforcer's commit —
+  // in a flood up to a tick's batch wait and the commit, 1-3 s: at ~100 blocks/s that is a few hundred waiting,
+  // idle. With 500 slots a 5,000-IP burst filled them all in waves, and no new block was taken meanwhile.
+  maxConcurrentActivityTaskExecutions: 200,
+  maxConcurrentLocalActivityExecutions: 1000,
+  maxConcurrentWorkflowTaskExecutions: 1000,
+  // A burst is thousands of NEW workflows: their first tasks come from the task queue itself, not from this
+  // worker's sticky queue, and the SDK's default (10 pollers, 2 of them on the task queue) takes them at
+  // ~40/s here whatever the server could hand out (measured: 2,000 minimal workflows in 48 s, 35 s with
+  // 10 pollers on each queue).
+  maxConcurrentWorkflowTaskPolls: 20,
+  nonStickyToStickyPollRatio: 1,
+  // Blocks sleep for hours between a handful of tasks: caching every one costs ~0.3 MiB of workflow-VM
+  // memory per block (measured: 2 GiB RSS at 5,000), while replaying an evicted one is ~30 events.
+  maxCachedWorkflows: 1_500,
+} satisfies Partial<TemporalWorkerOptions>;
+
+/**
  * The two workers over the same options (`taskQueue` is the blocks'), each sized for its side. Tests with
  * activities of their own build theirs here too.
  */
 export async function createServiceWorker(options: TemporalWorkerOptions): Promise<ServiceWorker> {
-  const blocks = await Worker.create({
-    // Sized for bursts of thousands of blocks on a small box; firewall calls are short and I/O bound. A new
-    // block's first task holds its slot (and a local-activity slot) while it waits for its enforcer's commit —
-    // in a flood up to a tick's batch wait and the commit, 1-3 s: at ~100 blocks/s that is a few hundred waiting,
-    // idle. With 500 slots a 5,000-IP burst filled them all in waves, and no new block was taken meanwhile.
-    maxConcurrentActivityTaskExecutions: 200,
-    maxConcurrentLocalActivityExecutions: 1000,
-    maxConcurrentWorkflowTaskExecutions: 1000,
-    // A burst is thousands of NEW workflows: their first tasks come from the task queue itself, not from this
-    // worker's sticky queue, and the SDK's default (10 pollers, 2 of them on the task queue) takes them at
-    // ~40/s here whatever the server could hand out (measured: 2,000 minimal workflows in 48 s, 35 s with
-    // 10 pollers on each queue).
-    maxConcurrentWorkflowTaskPolls: 20,
-    nonStickyToStickyPollRatio: 1,
-    // Blocks sleep for hours between a handful of tasks: caching every one costs ~0.3 MiB of workflow-VM
-    // memory per block (measured: 2 GiB RSS at 5,000), while replaying an evicted one is ~30 events.
-    maxCachedWorkflows: 1_500,
-    ...options,
-  });
+  const blocks = await Worker.create({ ...BLOCKS_WORKER_SIZING, ...options });
   // A handful of enforcers (one per target and set), each with one commit in flight and a few answer activities.
   const enforcers = await Worker.create({
     maxConcurrentActivityTaskExecutions: 50,

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, extendUpdate, WORKFLOW_TYPES } from '../../workflows/messages';
+import { cancelUpdate, EnforcerStats, enforcerStatusQuery, enforcerWorkflowId, extendUpdate, WORKFLOW_TYPES } from '../../workflows/messages';
 import { migrateSignal } from '../../workflows/legacy/messages';
 import { addressObjectName } from '../../src/enforcement/address-group';
 import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, TARGET } from '../support/stack';
@@ -67,34 +67,22 @@ async function record(): Promise<void> {
 }
 
 /**
- * An enforcer that waited for a bigger tick in a flood (the `burst-batching` patch, batch-policy.ts):
- * `RECORD_HISTORIES=flood` records it alone, leaving the earlier generation's enforcer fixture as it was.
+ * An enforcer in a flood of 300 blocks, recorded once `reached` holds of its stats (and every add is in):
+ * `RECORD_HISTORIES=flood` — it waited for a bigger tick (the `burst-batching` patch, batch-policy.ts), recorded
+ * alone, leaving the earlier generation's enforcer fixture as it was; `RECORD_HISTORIES=flood-idle` — a pause in
+ * arrivals ended a wait (the `flood-idle-commit` patch, enforcer.ts).
  */
-async function recordFlood(): Promise<void> {
+async function recordFlood(file: string, net: string, what: string, reached: (stats: EnforcerStats) => boolean): Promise<void> {
   const stack = await startStack({ server: 'dev', target: { enforcement: 'threat-feed', feed: 'ads-feed' }, emulator: { version: 'v7.4.5', feeds: [{ name: 'ads-feed' }] } });
   try {
-    const ips = Array.from({ length: 300 }, (_, i) => `64.3.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    const ips = Array.from({ length: 300 }, (_, i) => `${net}.${Math.floor(i / 250)}.${(i % 250) + 1}`);
     await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: 3_600_000 }))));
     const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, 'ads-feed'));
-    await eventually(async () => ((await enforcer.query(enforcerStatusQuery)).stats.floodWaits ?? 0) > 0 && (await enforcer.query(enforcerStatusQuery)).stats.adds >= ips.length, 120_000, 'a flood wait');
-    writeFileSync(path.join(DIR, 'enforcer_flood_ads-feed.pb'), History.encode(await enforcer.fetchHistory()).finish());
-  } finally {
-    await stack.stop();
-  }
-}
-
-/**
- * An enforcer whose flood waits a pause in arrivals ended (the `flood-idle-commit` patch, enforcer.ts):
- * `RECORD_HISTORIES=flood-idle` records it alone.
- */
-async function recordFloodIdle(): Promise<void> {
-  const stack = await startStack({ server: 'dev', target: { enforcement: 'threat-feed', feed: 'ads-feed' }, emulator: { version: 'v7.4.5', feeds: [{ name: 'ads-feed' }] } });
-  try {
-    const ips = Array.from({ length: 300 }, (_, i) => `64.9.${Math.floor(i / 250)}.${(i % 250) + 1}`);
-    await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: 3_600_000 }))));
-    const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, 'ads-feed'));
-    await eventually(async () => ((await enforcer.query(enforcerStatusQuery)).stats.floodWaitsCutShort ?? 0) > 0 && (await enforcer.query(enforcerStatusQuery)).stats.adds >= ips.length, 120_000, 'a flood wait cut short');
-    writeFileSync(path.join(DIR, 'enforcer_flood_idle_ads-feed.pb'), History.encode(await enforcer.fetchHistory()).finish());
+    await eventually(async () => {
+      const { stats } = await enforcer.query(enforcerStatusQuery);
+      return reached(stats) && stats.adds >= ips.length;
+    }, 120_000, what);
+    writeFileSync(path.join(DIR, file), History.encode(await enforcer.fetchHistory()).finish());
   } finally {
     await stack.stop();
   }
@@ -262,8 +250,8 @@ test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'budget') await recordBudget();
   if (process.env.RECORD_HISTORIES === 'updates') await recordUpdates();
   if (process.env.RECORD_HISTORIES === '1') await record();
-  if (process.env.RECORD_HISTORIES === 'flood') await recordFlood();
-  if (process.env.RECORD_HISTORIES === 'flood-idle') await recordFloodIdle();
+  if (process.env.RECORD_HISTORIES === 'flood') await recordFlood('enforcer_flood_ads-feed.pb', '64.3', 'a flood wait', (s) => (s.floodWaits ?? 0) > 0);
+  if (process.env.RECORD_HISTORIES === 'flood-idle') await recordFlood('enforcer_flood_idle_ads-feed.pb', '64.9', 'a flood wait cut short', (s) => (s.floodWaitsCutShort ?? 0) > 0);
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
