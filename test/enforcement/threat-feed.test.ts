@@ -67,9 +67,11 @@ describe('outage and reconciliation (dev server)', () => {
       const { floodWaits: waits, floodWaitsCutShort: cutShort } = (await enforcer()).stats;
       console.log(`flood of ${flood.length}: ${used} firewall calls (${(used / flood.length).toFixed(4)} per IP), ${waits} flood waits (${cutShort} cut short), all on the feed after ${tookMs} ms`);
       expect(waits).toBeGreaterThan(0);
-      // How fast the flood reaches the enforcer depends on the box (600 in ~15 s idle, ~35 s loaded); what the
-      // batching promises either way: at most one push per wait (2 s) and a few before the flood is seen.
-      expect(used).toBeLessThanOrEqual(Math.ceil(tookMs / 2000) + 3);
+      // How fast the flood reaches the enforcer depends on the box (600 in ~9 s idle, ~35 s loaded); what the
+      // batching promises either way: at most one push per full wait (2 s), one per wait a pause in arrivals cut
+      // short (300 ms without a change: CI's idle box had 9 calls in 8.9 s, 2 of its 3 waits cut short), and a few
+      // before the flood is seen.
+      expect(used).toBeLessThanOrEqual(Math.ceil(tookMs / 2000) + (cutShort ?? 0) + 3);
       expect(used / flood.length).toBeLessThanOrEqual(0.025);
     } finally {
       await cancelAll(stack, [...trickle, ...flood]);
