@@ -18,7 +18,7 @@ import * as wf from '@temporalio/workflow';
 import { answering, repairing, setWriter } from './activity-options';
 import { ChangeQueue, tickAnswers } from './change-queue';
 import { ArrivalLog, Batching, burstWaitMs, DEFAULT_BATCHING, floodBatchSize } from './batch-policy';
-import { EarlyAdds } from './early-adds';
+import { CHECK_BATCH_MS, CLAIM_MS, EarlyAdds } from './early-adds';
 import { ReleaseLog } from './release-log';
 import { InlineAnswers, waiterKey } from './inline-answers';
 import {
@@ -109,7 +109,10 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     if (withdrawing || early.nextDueMs() === undefined || !wf.patched('early-adds')) return;
     withdrawing = true;
     void (async () => {
-      for (let next = early.nextDueMs(); next !== undefined && next > Date.now(); next = early.nextDueMs()) await wf.sleep(next - Date.now());
+      // In steps of at most CLAIM_MS + CHECK_BATCH_MS (no entry of a calm claim time is due later than that): a burst's
+      // entries wait BURST_CLAIM_MS, and a calm one that comes meanwhile is then checked at most a step late. The
+      // step is never shorter than a sleep of before, so histories of before take the same timers.
+      for (let next = early.nextDueMs(); next !== undefined && next > Date.now(); next = early.nextDueMs()) await wf.sleep(Math.min(next - Date.now(), CLAIM_MS + CHECK_BATCH_MS));
       withdrawing = false;
       withdrawDue = true;
     })();

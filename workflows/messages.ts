@@ -262,6 +262,11 @@ export interface SetChange {
    */
   ahead?: true;
   /**
+   * With `ahead`: how long its block may take to claim it before it is checked, ms (CLAIM_MS unless set; the API
+   * sets BURST_CLAIM_MS in a burst, when blocks run their first task late: workflows/early-adds.ts).
+   */
+  claimMs?: number;
+  /**
    * add, no owner (reconciliation's re-add): when its block was listed as active. The enforcer vouches for the
    * re-add when it removed nothing of that IP since (workflows/release-log.ts); otherwise it is checked.
    */

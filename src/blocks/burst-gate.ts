@@ -1,5 +1,6 @@
 /**
- * Whether this API process is in a burst, for the early adds (workflows/early-adds.ts): a burst is more than
+ * Whether this API process is in a burst, for the early adds (workflows/early-adds.ts; in a burst only those the
+ * API writes in bulk go, lingering for a batch: src/blocks/ahead-writer.ts): a burst is more than
  * EARLY_QUEUE_MAX block requests in flight, and it lasts until BURST_HOLD_MS after the last moment there were.
  * Why the hold: in a burst the requests in flight dip below the mark for a moment whenever a wave of answers goes
  * out, and every early add sent in such a dip is a firewall write of its own (measured: 39 of the feed's 76 calls

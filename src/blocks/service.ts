@@ -13,7 +13,8 @@ import type { Config, TargetConfig } from '../config';
 import { KeyedQueue } from './keyed-queue';
 import { BurstGate } from './burst-gate';
 import { KnownBlocks } from './known-blocks';
-import type { AheadWriter } from './ahead-writer';
+import { BURST_LINGER_MS, type AheadWriter } from './ahead-writer';
+import { BURST_CLAIM_MS } from '../../workflows/early-adds';
 import { canonicalIp, checkIp, IpCheck } from '../policy/ip-policy';
 import type { ipBlock } from '../../workflows/block';
 import { addLabel } from '../../workflows/block-rules';
@@ -190,9 +191,12 @@ export class BlockService {
     const workflowId = blockWorkflowId(t.name, v.ip);
     const waitUntil = Date.now() + this.waitLimitMs;
     // The firewall write need not wait for the block to start and run its first task: the enforcer gets the add
-    // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run, nor in a
-    // burst (the enforcer would drop it: big ticks then, and every message costs the server).
-    const early = this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && this.burst.calm(Date.now()) && !this.known.has(workflowId, Date.now());
+    // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run. In a
+    // burst only where this process writes it, a batch per write (the enforcer would drop the others: big ticks
+    // then, and every message costs the server); it is counted when the block has started (below).
+    const calm = this.burst.calm(Date.now());
+    const burstAhead = !calm && this.config.block.earlyAdd && !!this.ahead?.takesInBurst(t.name) && !this.known.has(workflowId, Date.now());
+    const early = burstAhead || (this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && calm && !this.known.has(workflowId, Date.now()));
     // Written by this process (a pushed feed, a group's append): once the block's start is durable, below.
     const ahead = early && this.ahead?.takes(t.name) ? this.ahead : undefined;
     if (early && !ahead) this.earlyAdd(t, set, v, req, event);
@@ -225,7 +229,7 @@ export class BlockService {
         ),
       );
       if (started) {
-        if (ahead) this.earlyAdd(t, set, v, req, event, ahead);
+        if (ahead && (!burstAhead || ahead.admitBurstAdd(t.name, set, Date.now()))) this.earlyAdd(t, set, v, req, event, ahead, burstAhead);
         const expiresAt = new Date(event.receivedAtMs + req.ttlMs).toISOString();
         this.known.remember(workflowId, Date.parse(expiresAt));
         return { target: t.name, workflowId, outcome: 'started', state: 'pending', expiresAt };
@@ -263,11 +267,21 @@ export class BlockService {
    * message not land (this process dies in between) while the block is refused, the entry is one no block
    * holds: reconciliation removes it.
    */
-  private earlyAdd(t: TargetConfig, set: string, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef, ahead?: AheadWriter): void {
+  private earlyAdd(t: TargetConfig, set: string, v: Extract<IpCheck, { ok: true }>, req: BlockRequest & { ttlMs: number }, event: EventRef, ahead?: AheadWriter, inBurst = false): void {
     const label = addLabel(event, req.reason, req.actor);
-    const change: SetChange = { op: 'add', ip: v.ip, family: v.family, expiresAtMs: event.receivedAtMs + req.ttlMs, label, early: true, ...(ahead ? { ahead: true as const } : {}) };
+    const change: SetChange = {
+      op: 'add',
+      ip: v.ip,
+      family: v.family,
+      expiresAtMs: event.receivedAtMs + req.ttlMs,
+      label,
+      early: true,
+      ...(ahead ? { ahead: true as const } : {}),
+      // A burst's blocks claim late (their first tasks wait for the server): checked after BURST_CLAIM_MS.
+      ...(inBurst ? { claimMs: BURST_CLAIM_MS } : {}),
+    };
     const message = sendToEnforcer({ temporal: this.client, taskQueue: this.config.temporal.taskQueue }, t.name, set, [change]).catch(() => undefined);
-    const write = ahead?.write(t.name, set, { ip: change.ip, family: change.family, expiresAtMs: change.expiresAtMs, label }).catch(() => undefined);
+    const write = ahead?.write(t.name, set, { ip: change.ip, family: change.family, expiresAtMs: change.expiresAtMs, label }, inBurst ? BURST_LINGER_MS : 0).catch(() => undefined);
     void Promise.all([message, write]);
   }
 

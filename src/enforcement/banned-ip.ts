@@ -24,6 +24,8 @@ const EXPIRY_STEP_S = 600;
 export class BannedIpBackend implements EnforcementBackend {
   readonly kind = 'banned-ip' as const;
   readonly refreshOnExtend = true;
+  /** One add_users takes any number of IPs (per expiry step): in a burst the API writes ahead a batch at a time. */
+  readonly aheadInBulk = true;
   /** One add_users per expiry step takes the whole tick: in a flood, up to 2 s for 250 per call (as the feed). */
   readonly batching: Batching = floodBatching(1000, 250);
 
@@ -47,15 +49,32 @@ export class BannedIpBackend implements EnforcementBackend {
     if (batch.removes.length) {
       await this.isolated(batch.removes, result, (ips) => this.observe('bannedClear', () => this.fw.bannedClear(ips)));
     }
-    const byExpiry = new Map<number, Entry[]>();
-    for (const e of batch.adds) {
-      const seconds = e.expiresAtMs ? Math.max(EXPIRY_STEP_S, Math.ceil((e.expiresAtMs + BANNED_MARGIN_MS - this.now()) / 1000 / EXPIRY_STEP_S) * EXPIRY_STEP_S) : 0;
-      byExpiry.set(seconds, [...(byExpiry.get(seconds) ?? []), e]);
-    }
-    for (const [seconds, entries] of byExpiry) {
+    for (const [seconds, entries] of this.byExpiry(batch.adds)) {
       await this.isolated(entries, result, (ips) => this.observe('bannedAdd', () => this.fw.bannedAdd(ips, seconds)));
     }
     return result;
+  }
+
+  /**
+   * The API's early adds (EnforcementBackend.addAhead): add_users leaves every other entry as it is, one call per
+   * expiry step for any number of IPs. An add sets the entry's expiry, so an early add could shorten the ban of a
+   * block that runs longer: the API writes one only for a block it has just started (its start was not refused as
+   * running already), so no block of that IP runs on this target. Even orphaned, such an entry lifts itself.
+   */
+  async addAhead(_set: string, entries: Entry[]): Promise<void> {
+    for (const [seconds, group] of this.byExpiry(entries)) await this.observe('bannedAdd', () => this.fw.bannedAdd(group.map((e) => e.ip), seconds));
+  }
+
+  /** Adds by the firewall expiry they get (the block's, plus the margin, rounded up to the step): a call each. */
+  private byExpiry(adds: Entry[]): Map<number, Entry[]> {
+    const byExpiry = new Map<number, Entry[]>();
+    for (const e of adds) {
+      const seconds = e.expiresAtMs ? Math.max(EXPIRY_STEP_S, Math.ceil((e.expiresAtMs + BANNED_MARGIN_MS - this.now()) / 1000 / EXPIRY_STEP_S) * EXPIRY_STEP_S) : 0;
+      const group = byExpiry.get(seconds);
+      if (group) group.push(e);
+      else byExpiry.set(seconds, [e]);
+    }
+    return byExpiry;
   }
 
   /** One call for the entries; a refused call is split until the entries at fault are found. */

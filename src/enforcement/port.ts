@@ -87,6 +87,12 @@ export interface EnforcementBackend {
    * It may write fewer than asked (no room). Throws on failure; the caller loses only a head start.
    */
   addAhead?(set: string, entries: Entry[]): Promise<void>;
+  /**
+   * addAhead writes any number of entries in one call (a feed's add command): the API then writes ahead in a
+   * burst too, a batch at a time (src/blocks/ahead-writer.ts). A backend whose addAhead costs calls per entry (a
+   * group's object and append) leaves it unset: in a burst its blocks' adds go through the enforcer alone.
+   */
+  readonly aheadInBulk?: boolean;
   /** What of ours the set holds on the firewall now (reconciliation). */
   list(set: string): Promise<OwnedEntry[]>;
   /** Start-up check: the objects this backend needs exist and a deny policy uses them. */

@@ -1,9 +1,12 @@
 /**
  * AheadWriter (src/blocks/ahead-writer.ts): the API's own early-add writes. A few per set at once; adds that
  * arrive while those are out go together in the next write; a failure reaches its callers only; a target whose
- * backend cannot take adds beside its writer takes none. A fake backend (the port's optional `addAhead`).
+ * backend cannot take adds beside its writer takes none. In a burst (a backend that writes many in one call),
+ * adds linger for one write per BURST_LINGER_MS, and at most BURST_AHEAD_MAX per set go ahead within
+ * BURST_CLAIM_MS. A fake backend (the port's optional `addAhead`).
  */
-import { AheadWriter } from '../../src/blocks/ahead-writer';
+import { AheadWriter, BURST_AHEAD_MAX, BURST_LINGER_MS } from '../../src/blocks/ahead-writer';
+import { BURST_CLAIM_MS } from '../../workflows/early-adds';
 import type { EnforcementBackend, Entry } from '../../src/enforcement';
 import { DryRunBackend } from '../../src/enforcement/dry-run';
 
@@ -12,6 +15,7 @@ function fakeFeed() {
   const gates: (() => void)[] = [];
   let fail = false;
   const backend = {
+    aheadInBulk: true,
     addAhead: (_set: string, entries: Entry[]) =>
       new Promise<void>((resolve, reject) => {
         writes.push(entries.map((e) => e.ip));
@@ -48,4 +52,42 @@ test("a failed write rejects its own callers only; a backend without addAhead ta
   expect(w.takes('dry')).toBe(false);
   expect(w.takes('nowhere')).toBe(false);
   await expect(w.write('dry', 'dry-run', entry(2))).rejects.toThrow('takes no adds ahead');
+});
+
+test('in a burst, adds linger: one write carries what came within the linger, the next waits for its own', async () => {
+  jest.useFakeTimers();
+  try {
+    const f = fakeFeed();
+    const w = new AheadWriter(new Map([['fw1', f.backend]]));
+    const first = Array.from({ length: 50 }, (_, i) => w.write('fw1', 'feed', entry(i), BURST_LINGER_MS));
+    await jest.advanceTimersByTimeAsync(BURST_LINGER_MS - 1);
+    expect(f.writes).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(f.writes).toHaveLength(1);
+    expect(f.writes[0]).toHaveLength(50);
+    // Adds during that write, and a calm one, wait for the next linger: not a write each.
+    const second = [...Array.from({ length: 20 }, (_, i) => w.write('fw1', 'feed', entry(100 + i), BURST_LINGER_MS)), w.write('fw1', 'feed', entry(200))];
+    f.open();
+    await Promise.all(first);
+    expect(f.writes).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(BURST_LINGER_MS);
+    expect(f.writes).toHaveLength(2);
+    expect(f.writes[1]).toHaveLength(21);
+    f.open();
+    await Promise.all(second);
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('in a burst, at most BURST_AHEAD_MAX adds per set go ahead within BURST_CLAIM_MS; only a backend that writes many in one call takes any', () => {
+  const f = fakeFeed();
+  const w = new AheadWriter(new Map([['fw1', f.backend], ['dry', new DryRunBackend()]]));
+  for (let i = 0; i < BURST_AHEAD_MAX; i++) expect(w.admitBurstAdd('fw1', 'feed', 1_000)).toBe(true);
+  expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS - 1)).toBe(false);
+  expect(w.admitBurstAdd('fw1', 'other-feed', 1_000)).toBe(true);
+  expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS)).toBe(true);
+  expect(w.takesInBurst('fw1')).toBe(true);
+  expect(w.takesInBurst('dry')).toBe(false);
+  expect(w.admitBurstAdd('dry', 'dry-run', 0)).toBe(false);
 });

@@ -82,6 +82,31 @@ describe('outage and reconciliation (dev server)', () => {
   });
 });
 
+test("the API's early adds (addAhead): one add_users per expiry step for many IPs, with the block's expiry and margin; an operator's ban stays", async () => {
+  const emulator = await startEmulator({ port: 0, version: 'v7.4.5' });
+  const fw = new FortiOSClient({ baseUrl: emulator.url, token: emulator.token });
+  try {
+    await fw.bannedAdd(['192.0.2.200'], 0);
+    const backend = new BannedIpBackend(fw, {});
+    expect(backend.aheadInBulk).toBe(true);
+    const expiresAtMs = Date.now() + DAY;
+    const ips = Array.from({ length: 30 }, (_, i) => `198.51.100.${i + 120}`);
+    const before = emulator.state.requests();
+    await backend.addAhead(BANNED_SET, [...ips.map((ip) => ({ ip, family: 'ipv4' as const, expiresAtMs })), { ip: '2001:db8:8a::1', family: 'ipv6', expiresAtMs }]);
+    expect(emulator.state.requests() - before).toBe(1);
+    const list = await fw.bannedList();
+    for (const ip of [...ips, '2001:db8:8a::1']) {
+      const e = list.find((x) => x.ip === ip);
+      expect(e).toBeDefined();
+      expect(e!.expires! * 1000).toBeGreaterThanOrEqual(expiresAtMs + BANNED_MARGIN_MS - 1000);
+    }
+    expect(list.some((x) => x.ip === '192.0.2.200')).toBe(true);
+  } finally {
+    await fw.close();
+    await emulator.close();
+  }
+});
+
 describe('start-up check()', () => {
   test('a firewall whose banned list answers: all findings ok', async () => {
     const emulator = await startEmulator({ port: 0, version: 'v7.4.5' });

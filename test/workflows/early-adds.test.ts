@@ -11,7 +11,7 @@ import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds } from '../../workflows/early-adds';
+import { BURST_CLAIM_MS, CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds, MAX_CLAIM_MS } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 import { takenChanges } from '../../src/temporal/enforcer-history';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
@@ -89,6 +89,24 @@ describe('EarlyAdds (plain rules)', () => {
     expect(e.size).toBe(1);
     const carried = new EarlyAdds([{ ip: '192.0.2.4', family: 'ipv4', dueAtMs: 5, ahead: true, claimed: true }]);
     expect(carried.due(5)).toEqual([]);
+  });
+
+  test("a burst's entry (claimMs) waits its own claim time; calm ones after it are checked on time; the claim time is bounded", () => {
+    const e = new EarlyAdds();
+    const ahead = (ip: string, claimMs?: number): SetChange => ({ ...early(ip), ahead: true, ...(claimMs ? { claimMs } : {}) });
+    e.ahead(ahead('192.0.2.1', BURST_CLAIM_MS), 0);
+    e.ahead(ahead('192.0.2.2'), 1_000);
+    e.ahead(ahead('192.0.2.3', 10 * MAX_CLAIM_MS), 2_000); // bounded by MAX_CLAIM_MS
+    e.ahead(ahead('192.0.2.4', 1), 3_000); // never shorter than CLAIM_MS
+    expect(e.nextDueMs()).toBe(1_000 + CLAIM_MS + CHECK_BATCH_MS);
+    expect(e.due(3_000 + CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.2', '192.0.2.4']);
+    expect(e.nextDueMs()).toBe(BURST_CLAIM_MS + CHECK_BATCH_MS);
+    // Its block's own add came: nothing to check, and it goes once due.
+    e.committed([{ op: 'add', ip: '192.0.2.1', family: 'ipv4', owner: owner('192.0.2.1') }], [], 40_000);
+    expect(e.nextDueMs()).toBe(2_000 + MAX_CLAIM_MS + CHECK_BATCH_MS);
+    expect(e.due(BURST_CLAIM_MS)).toEqual([]);
+    expect(e.size).toBe(1);
+    expect(e.due(2_000 + MAX_CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.3']);
   });
 
   test('KnownBlocks: known until the expiry, the least recently seen goes first', () => {
@@ -190,6 +208,37 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
     await eventually(async () => (await stack.client.workflow.getHandle(enforcerId).query(enforcerStatusQuery)).queued === 0);
     expect(await member(ip)).toBe(true);
     expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test('in a burst (a webhook request of many lines) the API still writes ahead, a batch per write, with the burst claim time; the blocks claim the entries', async () => {
+    const ips = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 1}`);
+    let writes = 0;
+    let written = 0;
+    const counting = Object.create(stack.backend) as typeof stack.backend;
+    counting.addAhead = async (set, entries) => {
+      writes++;
+      await stack.backend.addAhead!(set, entries);
+      written += entries.length;
+    };
+    const api = new BlockService(stack.client, serviceConfig(), new AheadWriter(new Map([[TARGET, counting]])));
+    const done = api.announce(ips.length);
+    try {
+      await Promise.all(ips.map((ip, i) => api.block({ ip, reason: 'test', actor: 'test', event: { id: `burst-${i}` } })));
+    } finally {
+      done();
+    }
+    // The blocks may be quicker than the linger here (no burst is waiting for the server): the API's writes are
+    // counted as they end.
+    await eventually(() => written === ips.length, 60_000, "the API's writes");
+    // 40 adds within a linger or two (the starts take a while): a write per linger, not per add.
+    expect(writes).toBeLessThanOrEqual(3);
+    await eventually(() => ips.every((ip) => stack.emulator.blocked(ip)!.blocked), 60_000, 'the burst on the feed');
+    const taken = await earlyChanges(ips[0]!);
+    expect(taken).toHaveLength(1);
+    expect(taken[0]).toMatchObject({ ahead: true, claimMs: BURST_CLAIM_MS });
+    for (const ip of ips) await activeStatus(stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip)));
+    await Promise.all(ips.map((ip) => stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip)).executeUpdate(cancelUpdate, { args: [{ reason: 'test over', actor: 'test' }] })));
+    await eventually(() => ips.every((ip) => !stack.emulator.blocked(ip)!.blocked), 60_000, 'the burst lifted');
   });
 
   test("the API's write lands after the block ended (a slow request): the entry's check removes it once the claim time is over", async () => {

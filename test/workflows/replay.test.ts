@@ -17,7 +17,7 @@ import { activeStatus, blockInput, eventually, GROUP4, startBlock, startStack, T
 import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { CHECK_BATCH_MS, CLAIM_MS } from '../../workflows/early-adds';
+import { BURST_CLAIM_MS, CHECK_BATCH_MS, CLAIM_MS } from '../../workflows/early-adds';
 import { RELEASE_MARGIN_MS } from '../../workflows/release-log';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 
@@ -194,6 +194,33 @@ async function recordAhead(name: string): Promise<void> {
 }
 
 /**
+ * An enforcer with a burst's early add (`claimMs`: BURST_CLAIM_MS, src/blocks/ahead-writer.ts) that no block claims,
+ * and a calm one sent after it: the check timer wakes in steps, the calm one is withdrawn on time, the burst's one
+ * after its own claim time. `RECORD_HISTORIES=burst-ahead` records it alone.
+ */
+async function recordBurstAhead(): Promise<void> {
+  const feed = 'ads-feed';
+  const stack = await startStack({ server: 'time-skipping', target: { enforcement: 'threat-feed', feed }, emulator: { version: 'v7.4.5', feeds: [{ name: feed }] } });
+  try {
+    const held = (ip: string) => async () => (await stack.backend.list(feed)).some((e) => e.ip === ip);
+    const ahead = async (ip: string, claimMs?: number) => {
+      await sendToEnforcer({ temporal: stack.client, taskQueue: stack.taskQueue }, TARGET, feed, [{ op: 'add', ip, family: 'ipv4', early: true, ahead: true, label: 'rec', ...(claimMs ? { claimMs } : {}) }]);
+      await stack.backend.addAhead!(feed, [{ ip, family: 'ipv4' }]);
+    };
+    await ahead('64.10.0.1', BURST_CLAIM_MS);
+    await ahead('64.10.0.2');
+    await stack.env.sleep(2 * (CLAIM_MS + CHECK_BATCH_MS) + 5_000);
+    await eventually(async () => !(await held('64.10.0.2')()));
+    expect(await held('64.10.0.1')()).toBe(true);
+    await stack.env.sleep(BURST_CLAIM_MS);
+    await eventually(async () => !(await held('64.10.0.1')()));
+    writeFileSync(path.join(DIR, `enforcer_burst_ahead_${feed}.pb`), History.encode(await stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, feed)).fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
  * An enforcer run that continued as new on its history budget once quiet (`run-budget-when-quiet`, workflows/enforcer.ts),
  * its first run from start to CONTINUED_AS_NEW: `RECORD_HISTORIES=budget` records it alone.
  */
@@ -255,6 +282,7 @@ test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'recheck') await recordRecheck();
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
+  if (process.env.RECORD_HISTORIES === 'burst-ahead') await recordBurstAhead();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(20);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
