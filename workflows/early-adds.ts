@@ -38,6 +38,13 @@ export const CLAIM_MS = 30_000;
 export const BURST_CLAIM_MS = 300_000;
 /** The longest claim time the enforcer takes from a message. */
 export const MAX_CLAIM_MS = 600_000;
+/** A burst's early adds queued and withdrawals pending at most, together (beyond, a burst's early adds are dropped). */
+export const EARLY_BURST_MAX = 8_000;
+
+/** An early add's claim time: CLAIM_MS, or the burst's it carries (bounded). */
+function claimTime(c: SetChange): number {
+  return Math.min(Math.max(c.claimMs ?? CLAIM_MS, CLAIM_MS), MAX_CLAIM_MS);
+}
 /** Early adds are dropped once this many changes wait (and not sent by an API process with more block requests in flight, nor for a while after: src/blocks/burst-gate.ts). */
 export const EARLY_QUEUE_MAX = 32;
 /** At most this many withdrawals pending (and carried by continue-as-new); beyond, early adds are dropped. */
@@ -78,6 +85,15 @@ export class EarlyAdds {
   }
 
   /**
+   * Whether to queue a burst's early add (`claimMs`: the API sends one only in a burst, once its block has started,
+   * to a set written in bulk by the enforcer's flood ticks): kept in a flood and behind a backlog — that is when it
+   * is sent — while what is queued and pending stays within EARLY_BURST_MAX (what continue-as-new carries).
+   */
+  acceptBurst(queued: number): boolean {
+    return queued + this.pending.size < EARLY_BURST_MAX;
+  }
+
+  /**
    * An early add the API writes itself (`ahead`), announced before its write: its check is scheduled now, and
    * always (the write happens whatever the enforcer decides, so it is never dropped).
    */
@@ -87,8 +103,7 @@ export class EarlyAdds {
       if (p.dueAtMs <= nowMs && p.claimed) this.pending.delete(ip);
     }
     this.pending.delete(c.ip);
-    const claimMs = Math.min(Math.max(c.claimMs ?? CLAIM_MS, CLAIM_MS), MAX_CLAIM_MS);
-    this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + claimMs, ahead: true });
+    this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + claimTime(c), ahead: true });
   }
 
   /**
@@ -107,7 +122,7 @@ export class EarlyAdds {
         continue;
       }
       if (c.op === 'remove' || c.owner || (c.op === 'add' && c.early)) this.pending.delete(c.ip);
-      if (c.op === 'add' && c.early) this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + CLAIM_MS });
+      if (c.op === 'add' && c.early) this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + claimTime(c) });
     }
     for (const ip of evicted) {
       const p = this.pending.get(ip);

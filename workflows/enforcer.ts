@@ -157,6 +157,9 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // 20/s trickle into a flood. They are dropped in a flood or behind a backlog.
     // One the API writes itself (`ahead`) is never dropped: only its check is scheduled here.
     const own = changes.filter((c) => !c.early);
+    // A burst's early adds for this enforcer to write (`claimMs`, not `ahead`): sent once their blocks started, in
+    // a burst only, and written in its flood ticks. They are arrivals: the flood they make is what batches them.
+    let burstEarly = 0;
     if (own.length < changes.length) {
       let flood: boolean | undefined;
       for (const c of changes) {
@@ -166,11 +169,16 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
           withdrawLater();
           continue;
         }
+        if (c.claimMs !== undefined) {
+          burstEarly++;
+          if (early.acceptBurst(queue.size)) queue.push(c);
+          continue;
+        }
         flood ??= burstWaitMs(batching, arrivals, Date.now(), queue.size) > 0;
         if (early.accept(queue.size, flood)) queue.push(c);
       }
     }
-    arrivals.add(Date.now(), own.length);
+    arrivals.add(Date.now(), own.length + burstEarly);
     for (const c of own) queue.push(c);
   };
   wf.setHandler(changesSignal, (changes) => {

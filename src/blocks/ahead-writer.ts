@@ -8,12 +8,14 @@
  * commit), so a busy trickle does not turn into a request per IP. Nothing here retries: a failed write costs only
  * the head start, and the block's own add, through the enforcer, is what the promise rests on.
  *
- * In a burst (BurstGate), where the backend writes any number of entries in one call (`aheadInBulk`: a feed's add
- * command), adds still go ahead, but they linger: one write per BURST_LINGER_MS per set carries all that came
- * meanwhile. Why: in a burst the blocks' first tasks wait for the server, not for the firewall (5,000 new blocks:
- * 37 s p50 from start to pick-up on the 2-core box), and the entry is on the firewall once the block's start is
- * durable. At most BURST_AHEAD_MAX such adds per set within BURST_CLAIM_MS: each is a check its enforcer carries
- * until claimed or due, and carries across continue-as-new (~90 bytes each; a payload may be 2 MB).
+ * In a burst (BurstGate), where the backend writes any number of entries in one call (`earlyInBurst: 'ahead'`: a
+ * feed's add command, the banned list's add_users), adds still go ahead, but they linger: one write per
+ * BURST_LINGER_MS per set carries all that came meanwhile. Why: in a burst the blocks' first tasks wait for the
+ * server, not for the firewall (5,000 new blocks: 37 s p50 from start to pick-up on the 2-core box), and the entry
+ * is on the firewall once the block's start is durable. (`earlyInBurst: 'enforcer'`, an address group: the early add
+ * goes to the enforcer only, which writes it in its flood ticks.) At most BURST_AHEAD_MAX early adds per set within
+ * BURST_CLAIM_MS, either way: each is a check its enforcer carries until claimed or due, and carries across
+ * continue-as-new (~90 bytes each; a payload may be 2 MB).
  */
 import type { EnforcementBackend, Entry } from '../enforcement';
 import { BURST_CLAIM_MS } from '../../workflows/early-adds';
@@ -44,17 +46,21 @@ export class AheadWriter {
     return typeof this.backends.get(target)?.addAhead === 'function';
   }
 
-  /** Whether this target's backend takes adds ahead in a burst too: one write for many (`aheadInBulk`). */
-  takesInBurst(target: string): boolean {
-    return this.takes(target) && this.backends.get(target)?.aheadInBulk === true;
+  /**
+   * How this target's early adds go in a burst (EnforcementBackend.earlyInBurst): written here, a batch per write
+   * (`ahead`), or handed to the enforcer (`enforcer`); undefined: none.
+   */
+  earlyInBurst(target: string): 'ahead' | 'enforcer' | undefined {
+    const how = this.backends.get(target)?.earlyInBurst;
+    return how === 'ahead' && !this.takes(target) ? undefined : how;
   }
 
   /**
-   * In a burst: whether one more add of this set may go ahead now (BURST_AHEAD_MAX within BURST_CLAIM_MS); if so,
+   * In a burst: whether one more early add of this set may go now (BURST_AHEAD_MAX within BURST_CLAIM_MS); if so,
    * it is counted. False: the block's own add, through the enforcer, is its only way.
    */
   admitBurstAdd(target: string, set: string, nowMs: number): boolean {
-    if (!this.takesInBurst(target)) return false;
+    if (!this.earlyInBurst(target)) return false;
     const lane = this.lane(target, set);
     while (lane.burstAdds.length && lane.burstAdds[0]! <= nowMs - BURST_CLAIM_MS) lane.burstAdds.shift();
     if (lane.burstAdds.length >= BURST_AHEAD_MAX) return false;

@@ -192,14 +192,14 @@ export class BlockService {
     const waitUntil = Date.now() + this.waitLimitMs;
     // The firewall write need not wait for the block to start and run its first task: the enforcer gets the add
     // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run. In a
-    // burst only where this process writes it, a batch per write (the enforcer would drop the others: big ticks
-    // then, and every message costs the server); it is counted when the block has started (below).
+    // burst only as the backend says (EnforcementBackend.earlyInBurst: written here a batch per write, or by the
+    // enforcer in its flood ticks), once the block has started, and counted (AheadWriter.admitBurstAdd).
     const calm = this.burst.calm(Date.now());
-    const burstAhead = !calm && this.config.block.earlyAdd && !!this.ahead?.takesInBurst(t.name) && !this.known.has(workflowId, Date.now());
-    const early = burstAhead || (this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && calm && !this.known.has(workflowId, Date.now()));
+    const inBurst = !calm && this.config.block.earlyAdd && !this.known.has(workflowId, Date.now()) ? this.ahead?.earlyInBurst(t.name) : undefined;
+    const early = !!inBurst || (this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && calm && !this.known.has(workflowId, Date.now()));
     // Written by this process (a pushed feed, a group's append): once the block's start is durable, below.
-    const ahead = early && this.ahead?.takes(t.name) ? this.ahead : undefined;
-    if (early && !ahead) this.earlyAdd(t, set, v, req, event);
+    const ahead = early && (inBurst ? inBurst === 'ahead' : this.ahead?.takes(t.name)) ? this.ahead : undefined;
+    if (early && !ahead && !inBurst) this.earlyAdd(t, set, v, req, event);
     const start = {
       workflowId,
       taskQueue: this.config.temporal.taskQueue,
@@ -229,7 +229,8 @@ export class BlockService {
         ),
       );
       if (started) {
-        if (ahead && (!burstAhead || ahead.admitBurstAdd(t.name, set, Date.now()))) this.earlyAdd(t, set, v, req, event, ahead, burstAhead);
+        // A burst's early add (written here or by the enforcer) only for a block that started: no entry for a start that failed.
+        if (inBurst ? this.ahead!.admitBurstAdd(t.name, set, Date.now()) : ahead) this.earlyAdd(t, set, v, req, event, ahead, !!inBurst);
         const expiresAt = new Date(event.receivedAtMs + req.ttlMs).toISOString();
         this.known.remember(workflowId, Date.parse(expiresAt));
         return { target: t.name, workflowId, outcome: 'started', state: 'pending', expiresAt };
@@ -277,7 +278,8 @@ export class BlockService {
       label,
       early: true,
       ...(ahead ? { ahead: true as const } : {}),
-      // A burst's blocks claim late (their first tasks wait for the server): checked after BURST_CLAIM_MS.
+      // A burst's blocks claim late (their first tasks wait for the server): checked after BURST_CLAIM_MS. It also
+      // tells the enforcer that this early add is a burst's: an arrival, kept in a flood (workflows/early-adds.ts).
       ...(inBurst ? { claimMs: BURST_CLAIM_MS } : {}),
     };
     const message = sendToEnforcer({ temporal: this.client, taskQueue: this.config.temporal.taskQueue }, t.name, set, [change]).catch(() => undefined);

@@ -68,6 +68,12 @@ export class AddressGroupBackend implements EnforcementBackend {
    * write; the shards cost one read and one write per tick, so a flood's ticks fill up to those 200.
    */
   readonly batching: Batching = floodBatching(200, 200);
+  /**
+   * In a burst the API's early adds go through the enforcer (an append per IP from the API would be a call per IP
+   * on top): its flood ticks create the objects and write each shard once, and the blocks' own adds that follow in
+   * big ticks find object and member in place (one object list read per tick, no group write).
+   */
+  readonly earlyInBurst = 'enforcer' as const;
   /** Per-group member limits learned from the firewall (-4), lower than the configured capacity. */
   private readonly learnedLimit = new Map<string, number>();
   /** Early adds: the shards' member counts as this process last read them, plus its own appends since. */

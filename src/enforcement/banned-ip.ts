@@ -25,7 +25,7 @@ export class BannedIpBackend implements EnforcementBackend {
   readonly kind = 'banned-ip' as const;
   readonly refreshOnExtend = true;
   /** One add_users takes any number of IPs (per expiry step): in a burst the API writes ahead a batch at a time. */
-  readonly aheadInBulk = true;
+  readonly earlyInBurst = 'ahead' as const;
   /** One add_users per expiry step takes the whole tick: in a flood, up to 2 s for 250 per call (as the feed). */
   readonly batching: Batching = floodBatching(1000, 250);
 

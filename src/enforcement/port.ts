@@ -88,11 +88,13 @@ export interface EnforcementBackend {
    */
   addAhead?(set: string, entries: Entry[]): Promise<void>;
   /**
-   * addAhead writes any number of entries in one call (a feed's add command): the API then writes ahead in a
-   * burst too, a batch at a time (src/blocks/ahead-writer.ts). A backend whose addAhead costs calls per entry (a
-   * group's object and append) leaves it unset: in a burst its blocks' adds go through the enforcer alone.
+   * How a new block's early add goes in a burst (src/blocks/ahead-writer.ts), when the blocks' first tasks wait for
+   * the server: `ahead` — addAhead writes any number of entries in one call (a feed's add command, the banned
+   * list's add_users), so the API writes them itself, a batch per write; `enforcer` — the API hands them to the
+   * set's enforcer, whose flood ticks write them in bulk and whose later ticks find the blocks' own adds in place
+   * (a group: objects in parallel and one write per shard, then one object list read per tick). Unset: none.
    */
-  readonly aheadInBulk?: boolean;
+  readonly earlyInBurst?: 'ahead' | 'enforcer';
   /** What of ours the set holds on the firewall now (reconciliation). */
   list(set: string): Promise<OwnedEntry[]>;
   /** Start-up check: the objects this backend needs exist and a deny policy uses them. */

@@ -36,7 +36,7 @@ export class ThreatFeedBackend implements EnforcementBackend {
   readonly kind = 'threat-feed' as const;
   readonly refreshOnExtend = false;
   /** One add command takes any number of entries: in a burst the API writes ahead a batch at a time. */
-  readonly aheadInBulk = true;
+  readonly earlyInBurst = 'ahead' as const;
   /**
    * One push takes the whole tick: in a flood, up to 2 s for 250 per push, as long as changes keep coming (the
    * enforcer ends the wait at a pause). It was 5 s: the blocks waiting for that commit held their workflow tasks

@@ -15,7 +15,7 @@ function fakeFeed() {
   const gates: (() => void)[] = [];
   let fail = false;
   const backend = {
-    aheadInBulk: true,
+    earlyInBurst: 'ahead',
     addAhead: (_set: string, entries: Entry[]) =>
       new Promise<void>((resolve, reject) => {
         writes.push(entries.map((e) => e.ip));
@@ -80,14 +80,18 @@ test('in a burst, adds linger: one write carries what came within the linger, th
   }
 });
 
-test('in a burst, at most BURST_AHEAD_MAX adds per set go ahead within BURST_CLAIM_MS; only a backend that writes many in one call takes any', () => {
+test('in a burst, at most BURST_AHEAD_MAX early adds per set go within BURST_CLAIM_MS; only a backend that says how takes any', () => {
   const f = fakeFeed();
   const w = new AheadWriter(new Map([['fw1', f.backend], ['dry', new DryRunBackend()]]));
   for (let i = 0; i < BURST_AHEAD_MAX; i++) expect(w.admitBurstAdd('fw1', 'feed', 1_000)).toBe(true);
   expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS - 1)).toBe(false);
   expect(w.admitBurstAdd('fw1', 'other-feed', 1_000)).toBe(true);
   expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS)).toBe(true);
-  expect(w.takesInBurst('fw1')).toBe(true);
-  expect(w.takesInBurst('dry')).toBe(false);
+  expect(w.earlyInBurst('fw1')).toBe('ahead');
+  expect(w.earlyInBurst('dry')).toBeUndefined();
   expect(w.admitBurstAdd('dry', 'dry-run', 0)).toBe(false);
+  // A backend whose enforcer writes a burst's early adds (an address group): counted the same, nothing written here.
+  const group = new AheadWriter(new Map([['fw2', { earlyInBurst: 'enforcer', addAhead: async () => undefined } as unknown as EnforcementBackend]]));
+  expect(group.earlyInBurst('fw2')).toBe('enforcer');
+  expect(group.admitBurstAdd('fw2', 'ads-blocked', 0)).toBe(true);
 });

@@ -88,7 +88,7 @@ test("the API's early adds (addAhead): one add_users per expiry step for many IP
   try {
     await fw.bannedAdd(['192.0.2.200'], 0);
     const backend = new BannedIpBackend(fw, {});
-    expect(backend.aheadInBulk).toBe(true);
+    expect(backend.earlyInBurst).toBe('ahead');
     const expiresAtMs = Date.now() + DAY;
     const ips = Array.from({ length: 30 }, (_, i) => `198.51.100.${i + 120}`);
     const before = emulator.state.requests();

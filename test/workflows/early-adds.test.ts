@@ -11,7 +11,7 @@ import { sendToEnforcer } from '../../activities/messaging';
 import { BlockService } from '../../src/blocks/service';
 import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
-import { BURST_CLAIM_MS, CHECK_BATCH_MS, CLAIM_MS, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds, MAX_CLAIM_MS } from '../../workflows/early-adds';
+import { BURST_CLAIM_MS, CHECK_BATCH_MS, CLAIM_MS, EARLY_BURST_MAX, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds, MAX_CLAIM_MS } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
 import { takenChanges } from '../../src/temporal/enforcer-history';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
@@ -107,6 +107,21 @@ describe('EarlyAdds (plain rules)', () => {
     expect(e.due(BURST_CLAIM_MS)).toEqual([]);
     expect(e.size).toBe(1);
     expect(e.due(2_000 + MAX_CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.3']);
+  });
+
+  test("a burst's early add for the enforcer to write (claimMs) is kept in a flood and behind a backlog, within EARLY_BURST_MAX, and waits its claim time", () => {
+    const e = new EarlyAdds();
+    expect(e.accept(0, true)).toBe(false);
+    expect(e.acceptBurst(EARLY_QUEUE_MAX + 1)).toBe(true);
+    expect(e.acceptBurst(EARLY_BURST_MAX)).toBe(false);
+    e.committed([{ ...early('192.0.2.7'), claimMs: BURST_CLAIM_MS }, early('192.0.2.8')], [], 0);
+    expect(e.due(CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.8']);
+    expect(e.acceptBurst(EARLY_BURST_MAX - 1)).toBe(false); // the pending one counts
+    // Its block's own add claims it: nothing left to check.
+    e.committed([{ op: 'add', ip: '192.0.2.7', family: 'ipv4', owner: owner('192.0.2.7') }], [], 1_000);
+    expect(e.size).toBe(0);
+    e.committed([{ ...early('192.0.2.9'), claimMs: BURST_CLAIM_MS }], [], 0);
+    expect(e.due(BURST_CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.9']);
   });
 
   test('KnownBlocks: known until the expiry, the least recently seen goes first', () => {
@@ -272,7 +287,7 @@ describe('early adds on an address group, written by the API (time-skipping serv
   let stack: Stack;
   const enforcerId = enforcerWorkflowId(TARGET, GROUP4);
   const member = async (ip: string) => ((await stack.firewall.getGroup('ipv4', GROUP4))?.members ?? []).includes(addressObjectName(ip));
-  const api = () =>
+  const api = (backend = stack.backend) =>
     new BlockService(
       stack.client,
       {
@@ -281,7 +296,7 @@ describe('early adds on an address group, written by the API (time-skipping serv
         ipPolicy: DEFAULT_IP_POLICY,
         temporal: { namespace: 'default', taskQueue: stack.taskQueue, uiPort: 0, port: 0 },
       },
-      new AheadWriter(new Map([[TARGET, stack.backend]])),
+      new AheadWriter(new Map([[TARGET, backend]])),
     );
   const aheadSignals = async (ip: string) => (await earlyChangesOf(stack, enforcerId, ip)).filter((c) => c.ahead).length;
   const claimTimePasses = () => claimTimeOver(stack);
@@ -304,6 +319,36 @@ describe('early adds on an address group, written by the API (time-skipping serv
     await eventually(async () => (await stack.client.workflow.getHandle(enforcerId).query(enforcerStatusQuery)).queued === 0);
     expect(await member(ip)).toBe(true);
     expect((await handle.query(statusQuery)).state).toBe('active');
+  });
+
+  test('in a burst the API appends nothing: its early adds go to the enforcer (with the burst claim time), which writes them; the blocks claim them', async () => {
+    const ips = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 101}`);
+    let appends = 0;
+    const counting = Object.create(stack.backend) as typeof stack.backend;
+    counting.addAhead = async (set, entries) => {
+      appends++;
+      await stack.backend.addAhead!(set, entries);
+    };
+    const service = api(counting);
+    const done = service.announce(ips.length);
+    try {
+      await Promise.all(ips.map((ip, i) => service.block({ ip, reason: 'test', actor: 'test', event: { id: `gburst-${i}` } })));
+    } finally {
+      done();
+    }
+    const handles = ips.map((ip) => stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip)));
+    for (const h of handles) await activeStatus(h);
+    for (const ip of ips) expect(await member(ip)).toBe(true);
+    expect(appends).toBe(0);
+    const taken = await earlyChangesOf(stack, enforcerId, ips[0]!);
+    expect(taken).toHaveLength(1);
+    expect(taken[0]).toMatchObject({ early: true, claimMs: BURST_CLAIM_MS });
+    expect(taken[0]!.ahead).toBeUndefined();
+    await Promise.all(handles.map((h) => h.executeUpdate(cancelUpdate, { args: [{ reason: 'test over', actor: 'test' }] })));
+    await eventually(async () => {
+      const members = (await stack.firewall.getGroup('ipv4', GROUP4))?.members ?? [];
+      return ips.every((ip) => !members.includes(addressObjectName(ip)));
+    }, 60_000, 'the burst lifted');
   });
 
   test("the API's append lands after the block ended: the entry's check removes the member and its object", async () => {
