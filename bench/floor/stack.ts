@@ -13,7 +13,7 @@ import { FortiOSClient } from '../../src/fortios/client';
 import { startEmulator, type RunningEmulator } from '../../src/fortios/emulator/server';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { BLOCKS_WORKER_SIZING } from '../../src/worker/worker';
-import { freePort } from '../../src/free-port';
+import { freeServerPorts } from '../../src/production/temporal-server';
 import { EnforcementTracker } from '../lib/tracker';
 import { benchTls } from '../lib/tls';
 import { BenchServer, devBenchServer, ensureBenchRuntime } from '../lib/stack';
@@ -59,7 +59,9 @@ export async function startFloor(o: { writeLatencyMs: number }): Promise<Floor> 
   try {
     ensureBenchRuntime();
     const tls = benchTls();
-    const port = await freePort();
+    // A port outside the ephemeral range, picked as OURS picks its server's: an OS-picked one (freePort) once
+    // collided with a port the dev server or an outgoing connection took meanwhile (the server exited with code 2).
+    const port = (await freeServerPorts()).frontend;
     const dev = await startDevServer({ dataDir, port, uiPort: 0, ui: false, namespace: 'default' });
     stops.push(() => dev.stop());
     const emulator = await startEmulator({

@@ -221,6 +221,29 @@ async function recordBurstAhead(): Promise<void> {
 }
 
 /**
+ * An address group's enforcer taking a burst's early adds (`claimMs`, not `ahead`: src/blocks/ahead-writer.ts) in a
+ * flood, then the blocks' own adds of the same IPs: `RECORD_HISTORIES=burst-early` records it alone.
+ */
+async function recordBurstEarly(): Promise<void> {
+  const stack = await startStack({ server: 'dev' });
+  try {
+    const ips = Array.from({ length: 300 }, (_, i) => `64.11.${Math.floor(i / 250)}.${(i % 250) + 1}`);
+    const messaging = { temporal: stack.client, taskQueue: stack.taskQueue };
+    const expiresAtMs = Date.now() + 3_600_000;
+    await Promise.all(ips.map((ip) => sendToEnforcer(messaging, TARGET, GROUP4, [{ op: 'add', ip, family: 'ipv4', early: true, claimMs: BURST_CLAIM_MS, expiresAtMs, label: 'rec' }])));
+    await eventually(() => ips.every((ip) => stack.emulator.blocked(ip)!.blocked), 120_000, 'the early adds written');
+    const handles = await Promise.all(ips.map((ip) => startBlock(stack, blockInput(ip, { ttlMs: 3_600_000 }))));
+    for (const h of handles) await activeStatus(h);
+    const enforcer = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+    const { stats } = await enforcer.query(enforcerStatusQuery);
+    expect(stats.floodWaits ?? 0).toBeGreaterThan(0);
+    writeFileSync(path.join(DIR, `enforcer_burst_early_${GROUP4}.pb`), History.encode(await enforcer.fetchHistory()).finish());
+  } finally {
+    await stack.stop();
+  }
+}
+
+/**
  * An enforcer run that continued as new on its history budget once quiet (`run-budget-when-quiet`, workflows/enforcer.ts),
  * its first run from start to CONTINUED_AS_NEW: `RECORD_HISTORIES=budget` records it alone.
  */
@@ -283,6 +306,7 @@ test('recorded histories replay on the current workflow code', async () => {
   if (process.env.RECORD_HISTORIES === 'early') await recordEarly();
   if (process.env.RECORD_HISTORIES === 'ahead') await recordAhead('ahead_batched');
   if (process.env.RECORD_HISTORIES === 'burst-ahead') await recordBurstAhead();
+  if (process.env.RECORD_HISTORIES === 'burst-early') await recordBurstEarly();
   const files = readdirSync(DIR).filter((f) => f.endsWith('.pb'));
   expect(files.length).toBeGreaterThanOrEqual(20);
   expect(WORKFLOW_TYPES.legacyBlock).toBe('blockWorkflow'); // the first release's names must stay registered
