@@ -111,14 +111,17 @@ export class EarlyAdds {
    * block's own add, a removal (done, or kept because a block holds the IP again), an entry rotated out →
    * nothing left to withdraw for that IP. A repair's add changes nothing here (it may have been skipped).
    * An entry the API writes (`ahead`) may land after any of these, so it stays until due: a block's own add
-   * marks it claimed (nothing to check then), a later removal unmarks it (the late write would undo it).
+   * marks it claimed (nothing to check then), a later removal unmarks it (the late write would undo it) and makes
+   * it due within CLAIM_MS at the latest: a burst's claim time is for its block to come, not for an unblock to
+   * wait on (a burst's write lingers; one that lands after the block's removal is checked as soon as a calm one).
    */
   committed(settled: SetChange[], evicted: string[], nowMs: number): void {
     for (const c of settled) {
       const p = this.pending.get(c.ip);
       if (p?.ahead) {
         if (c.op === 'add' && c.owner) p.claimed = true;
-        else if (c.op === 'remove' || c.early) delete p.claimed;
+        else if (c.op === 'remove') this.unclaim(p, nowMs);
+        else if (c.early) delete p.claimed;
         continue;
       }
       if (c.op === 'remove' || c.owner || (c.op === 'add' && c.early)) this.pending.delete(c.ip);
@@ -126,9 +129,15 @@ export class EarlyAdds {
     }
     for (const ip of evicted) {
       const p = this.pending.get(ip);
-      if (p?.ahead) delete p.claimed;
+      if (p?.ahead) this.unclaim(p, nowMs);
       else this.pending.delete(ip);
     }
+  }
+
+  /** An `ahead` entry whose IP left the set: checked again, within CLAIM_MS (entries of a calm claim time are due by then already). */
+  private unclaim(p: PendingWithdrawal, nowMs: number): void {
+    delete p.claimed;
+    p.dueAtMs = Math.min(p.dueAtMs, nowMs + CLAIM_MS);
   }
 
   /** The withdrawals due by `nowMs`, as repair removals (checked against the blocks at commit time). */

@@ -107,6 +107,13 @@ describe('EarlyAdds (plain rules)', () => {
     expect(e.due(BURST_CLAIM_MS)).toEqual([]);
     expect(e.size).toBe(1);
     expect(e.due(2_000 + MAX_CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.3']);
+    // A burst's entry whose block is lifted: its lingering write may land after the removal, so it is checked
+    // within CLAIM_MS of the removal, not at the end of the burst's claim time.
+    e.ahead(ahead('192.0.2.10', BURST_CLAIM_MS), 0);
+    e.committed([{ op: 'add', ip: '192.0.2.10', family: 'ipv4', owner: owner('192.0.2.10') }], [], 1_000);
+    e.committed([{ op: 'remove', ip: '192.0.2.10', family: 'ipv4', owner: owner('192.0.2.10') }], [], 5_000);
+    expect(e.nextDueMs()).toBe(5_000 + CLAIM_MS + CHECK_BATCH_MS);
+    expect(e.due(5_000 + CLAIM_MS).map((c) => c.ip)).toEqual(['192.0.2.10']);
   });
 
   test("a burst's early add for the enforcer to write (claimMs) is kept in a flood and behind a backlog, within EARLY_BURST_MAX, and waits its claim time", () => {
