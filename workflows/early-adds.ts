@@ -38,7 +38,11 @@ export const CLAIM_MS = 30_000;
 export const BURST_CLAIM_MS = 300_000;
 /** The longest claim time the enforcer takes from a message. */
 export const MAX_CLAIM_MS = 600_000;
-/** A burst's early adds queued and withdrawals pending at most, together (beyond, a burst's early adds are dropped). */
+/**
+ * A burst's early adds: at most this many queued and withdrawals pending at an enforcer, together (beyond, they are
+ * dropped), and sent per set by one API process within BURST_CLAIM_MS (src/blocks/ahead-writer.ts). Each is a check
+ * continue-as-new carries (~90 bytes: 0.7 MB at most; a payload may be 2 MB).
+ */
 export const EARLY_BURST_MAX = 8_000;
 
 /** An early add's claim time: CLAIM_MS, or the burst's it carries (bounded). */
@@ -63,6 +67,8 @@ export class EarlyAdds {
    * a burst's (`claimMs`) wait longer, so the scans below look at every entry, not up to the first one not due.
    */
   private readonly pending = new Map<string, PendingWithdrawal>();
+  /** When ahead() last swept the due claimed entries out. */
+  private sweptAtMs?: number;
 
   /**
    * @param batched checks wait for CHECK_BATCH_MS and claimed entries never wake the enforcer (the enforcer's
@@ -98,9 +104,11 @@ export class EarlyAdds {
    * always (the write happens whatever the enforcer decides, so it is never dropped).
    */
   ahead(c: SetChange, nowMs: number): void {
-    // Claimed entries never wake the enforcer (nextDueMs): the due ones go here, as new ones come.
-    for (const [ip, p] of this.batched ? this.pending : []) {
-      if (p.dueAtMs <= nowMs && p.claimed) this.pending.delete(ip);
+    // Claimed entries never wake the enforcer (nextDueMs): the due ones go here, as new ones come — one sweep per
+    // moment of workflow time (a message carries up to 500 changes, and thousands may be pending in a burst).
+    if (this.batched && this.sweptAtMs !== nowMs) {
+      this.sweptAtMs = nowMs;
+      for (const [ip, p] of this.pending) if (p.dueAtMs <= nowMs && p.claimed) this.pending.delete(ip);
     }
     this.pending.delete(c.ip);
     this.pending.set(c.ip, { ip: c.ip, family: c.family, dueAtMs: nowMs + claimTime(c), ahead: true });

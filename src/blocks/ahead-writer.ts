@@ -13,19 +13,17 @@
  * BURST_LINGER_MS per set carries all that came meanwhile. Why: in a burst the blocks' first tasks wait for the
  * server, not for the firewall (5,000 new blocks: 37 s p50 from start to pick-up on the 2-core box), and the entry
  * is on the firewall once the block's start is durable. (`earlyInBurst: 'enforcer'`, an address group: the early add
- * goes to the enforcer only, which writes it in its flood ticks.) At most BURST_AHEAD_MAX early adds per set within
+ * goes to the enforcer only, which writes it in its flood ticks.) At most EARLY_BURST_MAX early adds per set within
  * BURST_CLAIM_MS, either way: each is a check its enforcer carries until claimed or due, and carries across
  * continue-as-new (~90 bytes each; a payload may be 2 MB).
  */
 import type { EnforcementBackend, Entry } from '../enforcement';
-import { BURST_CLAIM_MS } from '../../workflows/early-adds';
+import { BURST_CLAIM_MS, EARLY_BURST_MAX } from '../../workflows/early-adds';
 
 /** Writes in flight per set from one API process; more adds wait for the next write and go together. */
 const IN_FLIGHT_PER_SET = 4;
 /** In a burst: how long an add waits for others to go with it (one write per this much per set). */
 export const BURST_LINGER_MS = 2_000;
-/** In a burst: adds written ahead per set and process within BURST_CLAIM_MS, at most. */
-export const BURST_AHEAD_MAX = 8_000;
 
 interface SetLane {
   inFlight: number;
@@ -56,14 +54,14 @@ export class AheadWriter {
   }
 
   /**
-   * In a burst: whether one more early add of this set may go now (BURST_AHEAD_MAX within BURST_CLAIM_MS); if so,
+   * In a burst: whether one more early add of this set may go now (EARLY_BURST_MAX within BURST_CLAIM_MS); if so,
    * it is counted. False: the block's own add, through the enforcer, is its only way.
    */
   admitBurstAdd(target: string, set: string, nowMs: number): boolean {
     if (!this.earlyInBurst(target)) return false;
     const lane = this.lane(target, set);
     while (lane.burstAdds.length && lane.burstAdds[0]! <= nowMs - BURST_CLAIM_MS) lane.burstAdds.shift();
-    if (lane.burstAdds.length >= BURST_AHEAD_MAX) return false;
+    if (lane.burstAdds.length >= EARLY_BURST_MAX) return false;
     lane.burstAdds.push(nowMs);
     return true;
   }

@@ -194,9 +194,10 @@ export class BlockService {
     // now, beside the start, and checks it later (workflows/early-adds.ts). Not for a block known to run. In a
     // burst only as the backend says (EnforcementBackend.earlyInBurst: written here a batch per write, or by the
     // enforcer in its flood ticks), once the block has started, and counted (AheadWriter.admitBurstAdd).
+    const fresh = this.config.block.earlyAdd && !this.known.has(workflowId, Date.now());
     const calm = this.burst.calm(Date.now());
-    const inBurst = !calm && this.config.block.earlyAdd && !this.known.has(workflowId, Date.now()) ? this.ahead?.earlyInBurst(t.name) : undefined;
-    const early = !!inBurst || (this.config.block.earlyAdd && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)) && calm && !this.known.has(workflowId, Date.now()));
+    const inBurst = fresh && !calm ? this.ahead?.earlyInBurst(t.name) : undefined;
+    const early = !!inBurst || (fresh && calm && (takesEarlyAdds(t) || !!this.ahead?.takes(t.name)));
     // Written by this process (a pushed feed, a group's append): once the block's start is durable, below.
     const ahead = early && (inBurst ? inBurst === 'ahead' : this.ahead?.takes(t.name)) ? this.ahead : undefined;
     if (early && !ahead && !inBurst) this.earlyAdd(t, set, v, req, event);

@@ -2,11 +2,11 @@
  * AheadWriter (src/blocks/ahead-writer.ts): the API's own early-add writes. A few per set at once; adds that
  * arrive while those are out go together in the next write; a failure reaches its callers only; a target whose
  * backend cannot take adds beside its writer takes none. In a burst (a backend that writes many in one call),
- * adds linger for one write per BURST_LINGER_MS, and at most BURST_AHEAD_MAX per set go ahead within
+ * adds linger for one write per BURST_LINGER_MS, and at most EARLY_BURST_MAX per set go ahead within
  * BURST_CLAIM_MS. A fake backend (the port's optional `addAhead`).
  */
-import { AheadWriter, BURST_AHEAD_MAX, BURST_LINGER_MS } from '../../src/blocks/ahead-writer';
-import { BURST_CLAIM_MS } from '../../workflows/early-adds';
+import { AheadWriter, BURST_LINGER_MS } from '../../src/blocks/ahead-writer';
+import { BURST_CLAIM_MS, EARLY_BURST_MAX } from '../../workflows/early-adds';
 import type { EnforcementBackend, Entry } from '../../src/enforcement';
 import { DryRunBackend } from '../../src/enforcement/dry-run';
 
@@ -80,10 +80,10 @@ test('in a burst, adds linger: one write carries what came within the linger, th
   }
 });
 
-test('in a burst, at most BURST_AHEAD_MAX early adds per set go within BURST_CLAIM_MS; only a backend that says how takes any', () => {
+test('in a burst, at most EARLY_BURST_MAX early adds per set go within BURST_CLAIM_MS; only a backend that says how takes any', () => {
   const f = fakeFeed();
   const w = new AheadWriter(new Map([['fw1', f.backend], ['dry', new DryRunBackend()]]));
-  for (let i = 0; i < BURST_AHEAD_MAX; i++) expect(w.admitBurstAdd('fw1', 'feed', 1_000)).toBe(true);
+  for (let i = 0; i < EARLY_BURST_MAX; i++) expect(w.admitBurstAdd('fw1', 'feed', 1_000)).toBe(true);
   expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS - 1)).toBe(false);
   expect(w.admitBurstAdd('fw1', 'other-feed', 1_000)).toBe(true);
   expect(w.admitBurstAdd('fw1', 'feed', 1_000 + BURST_CLAIM_MS)).toBe(true);

@@ -13,6 +13,7 @@ import { KnownBlocks } from '../../src/blocks/known-blocks';
 import { DEFAULT_IP_POLICY } from '../../src/policy/ip-policy';
 import { BURST_CLAIM_MS, CHECK_BATCH_MS, CLAIM_MS, EARLY_BURST_MAX, EARLY_PENDING_MAX, EARLY_QUEUE_MAX, EarlyAdds, MAX_CLAIM_MS } from '../../workflows/early-adds';
 import { AheadWriter } from '../../src/blocks/ahead-writer';
+import type { EnforcementBackend } from '../../src/enforcement';
 import { takenChanges } from '../../src/temporal/enforcer-history';
 import { blockWorkflowId, cancelUpdate, enforcerStatusQuery, enforcerWorkflowId, SetChange, statusQuery } from '../../workflows/messages';
 import { activeStatus, blockInput, eventually, GROUP4, resultAfter, Stack, startBlock, startStack, TARGET, testTarget } from '../support/stack';
@@ -26,6 +27,27 @@ const early = (ip: string): SetChange => ({ op: 'add', ip, family: 'ipv4', early
 async function earlyChangesOf(stack: Stack, enforcerId: string, ip: string): Promise<SetChange[]> {
   const { events } = await stack.client.workflow.getHandle(enforcerId).fetchHistory();
   return takenChanges(events ?? []).flatMap((t) => t.changes.filter((c) => c.ip === ip && c.early));
+}
+
+/** A backend whose addAhead (the API's own writes) is counted: calls, and entries once written. */
+function countingAhead<B extends EnforcementBackend>(backend: B): { backend: B; writes: number; written: number } {
+  const counted = { backend: Object.create(backend) as B, writes: 0, written: 0 };
+  counted.backend.addAhead = async (set, entries) => {
+    counted.writes++;
+    await backend.addAhead!(set, entries);
+    counted.written += entries.length;
+  };
+  return counted;
+}
+
+/** A burst through the API: its lines announced at once (a webhook request of many lines), then each blocked. */
+async function burstThrough(api: BlockService, ips: string[], idPrefix: string): Promise<void> {
+  const done = api.announce(ips.length);
+  try {
+    await Promise.all(ips.map((ip, i) => api.block({ ip, reason: 'test', actor: 'test', event: { id: `${idPrefix}-${i}` } })));
+  } finally {
+    done();
+  }
 }
 
 /** Lets the claim time pass on the server's clock (the enforcer's withdrawal timer fires). */
@@ -234,26 +256,13 @@ describe('early adds on the time-skipping server (API service, worker, emulator)
 
   test('in a burst (a webhook request of many lines) the API still writes ahead, a batch per write, with the burst claim time; the blocks claim the entries', async () => {
     const ips = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 1}`);
-    let writes = 0;
-    let written = 0;
-    const counting = Object.create(stack.backend) as typeof stack.backend;
-    counting.addAhead = async (set, entries) => {
-      writes++;
-      await stack.backend.addAhead!(set, entries);
-      written += entries.length;
-    };
-    const api = new BlockService(stack.client, serviceConfig(), new AheadWriter(new Map([[TARGET, counting]])));
-    const done = api.announce(ips.length);
-    try {
-      await Promise.all(ips.map((ip, i) => api.block({ ip, reason: 'test', actor: 'test', event: { id: `burst-${i}` } })));
-    } finally {
-      done();
-    }
+    const counted = countingAhead(stack.backend);
+    await burstThrough(new BlockService(stack.client, serviceConfig(), new AheadWriter(new Map([[TARGET, counted.backend]]))), ips, 'burst');
     // The blocks may be quicker than the linger here (no burst is waiting for the server): the API's writes are
     // counted as they end.
-    await eventually(() => written === ips.length, 60_000, "the API's writes");
+    await eventually(() => counted.written === ips.length, 60_000, "the API's writes");
     // 40 adds within a linger or two (the starts take a while): a write per linger, not per add.
-    expect(writes).toBeLessThanOrEqual(3);
+    expect(counted.writes).toBeLessThanOrEqual(3);
     await eventually(() => ips.every((ip) => stack.emulator.blocked(ip)!.blocked), 60_000, 'the burst on the feed');
     const taken = await earlyChanges(ips[0]!);
     expect(taken).toHaveLength(1);
@@ -330,23 +339,12 @@ describe('early adds on an address group, written by the API (time-skipping serv
 
   test('in a burst the API appends nothing: its early adds go to the enforcer (with the burst claim time), which writes them; the blocks claim them', async () => {
     const ips = Array.from({ length: 40 }, (_, i) => `203.0.113.${i + 101}`);
-    let appends = 0;
-    const counting = Object.create(stack.backend) as typeof stack.backend;
-    counting.addAhead = async (set, entries) => {
-      appends++;
-      await stack.backend.addAhead!(set, entries);
-    };
-    const service = api(counting);
-    const done = service.announce(ips.length);
-    try {
-      await Promise.all(ips.map((ip, i) => service.block({ ip, reason: 'test', actor: 'test', event: { id: `gburst-${i}` } })));
-    } finally {
-      done();
-    }
+    const counted = countingAhead(stack.backend);
+    await burstThrough(api(counted.backend), ips, 'gburst');
     const handles = ips.map((ip) => stack.client.workflow.getHandle(blockWorkflowId(TARGET, ip)));
     for (const h of handles) await activeStatus(h);
     for (const ip of ips) expect(await member(ip)).toBe(true);
-    expect(appends).toBe(0);
+    expect(counted.writes).toBe(0);
     const taken = await earlyChangesOf(stack, enforcerId, ips[0]!);
     expect(taken).toHaveLength(1);
     expect(taken[0]).toMatchObject({ early: true, claimMs: BURST_CLAIM_MS });
