@@ -3,6 +3,7 @@
  * (DOS blocks the targets, never the source), idempotent re-delivery, repeats, limits and logs.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import pino from 'pino';
 import { BlockError } from '../../src/blocks/service';
 import { signedHmac } from '../../src/api/auth';
@@ -247,8 +248,13 @@ describe('blocking', () => {
       const blocks = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
       return blocks.every((b) => b.state === 'active') && blocks;
     }, 20_000, 'all active');
+    // Everything but workflow-task events: a rejected Update's speculative task writes none, unless the server has to
+    // persist it (it failed or timed out on a loaded box: temporalio/temporal#3898, #4069), and then only the task's
+    // own three (scheduled, started, completed: one fresh-clone run saw 16 → 19). What the validator refuses records
+    // nothing else.
+    const WORKFLOW_TASK = /^EVENT_TYPE_WORKFLOW_TASK_/;
     const historyLength = (b: (typeof before)[number]) =>
-      s.stack.client.workflow.getHandle(b.workflowId).fetchHistory().then((h) => h.events?.length);
+      s.stack.client.workflow.getHandle(b.workflowId).fetchHistory().then((h) => h.events?.filter((e) => !WORKFLOW_TASK.test(String(temporal.api.enums.v1.EventType[e.eventType ?? 0]))).length);
     const lengthsBefore = await Promise.all(before.map(historyLength));
     const r = await postAuth(dosBody);
     expect(r.status).toBe(200);
