@@ -22,6 +22,7 @@ import { memoryScenario } from './scenarios/memory';
 import { unblockScenario } from './scenarios/unblock';
 import { Row, RunContext, Scenario } from './lib/scenario';
 import { scaleScenario } from './scenarios/scale';
+import { repairScenario } from './scenarios/repair';
 import { removeWorkflowBundle, type ServerKind } from './lib/stack';
 import { removeFloorBundle } from './floor/stack';
 import { removeBenchTls } from './lib/tls';
@@ -32,7 +33,7 @@ import { boxCpu, load1, machine, table } from './lib/stats';
 /** The default set, in order (`npm run bench`). */
 const DEFAULT: Scenario[] = [emulatorScenario, latencyScenario, burstScenario, unblockScenario, ingestScenario, memoryScenario];
 /** Run only when named (long). */
-const EXTRA: Scenario[] = [rotationScenario, scaleScenario];
+const EXTRA: Scenario[] = [rotationScenario, scaleScenario, repairScenario];
 const SCENARIOS = [...DEFAULT, ...EXTRA];
 const DEFAULT_RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
 
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     ...backends.filter((b) => !ENFORCEMENT_KINDS.includes(b)).map((b) => `--backends: ${b}`),
     ...(Number.isInteger(scaleMax) && scaleMax >= 100 && scaleMax <= 250_000 ? [] : ['--scale-max: an integer from 100 to 250000']),
     ...(server === 'dev' || server === 'postgres' ? [] : ['--server: dev or postgres']),
-    ...(serverArg && !names.includes(scaleScenario.name) ? ['--server: only the scale scenario takes it (name `scale`)'] : []),
+    ...(serverArg && !names.includes(scaleScenario.name) && !names.includes(repairScenario.name) ? ['--server: only the scale and repair scenarios take it'] : []),
   ];
   if (unknown.length || args.includes('--help')) {
     if (unknown.length) console.error(`unknown or invalid: ${unknown.join(', ')}`);
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     process.exit(unknown.length ? 2 : 0);
   }
   // --full runs everything but scale (an hour): scale runs only when named.
-  const chosen = names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : full ? SCENARIOS.filter((s) => s !== scaleScenario) : DEFAULT;
+  const chosen = names.length ? SCENARIOS.filter((s) => names.includes(s.name)) : full ? SCENARIOS.filter((s) => s !== scaleScenario && s !== repairScenario) : DEFAULT;
   const started = Date.now();
   const log = (msg: string) => process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${msg}\n`);
   const ctx: RunContext = { quick, full, latencyGiven: latArg !== undefined, latencies, backends, backendsGiven: backendsArg !== undefined, scaleMax, server, log };
