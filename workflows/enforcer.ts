@@ -53,7 +53,20 @@ export const EVENTS_PER_RUN = 1000;
 export const BYTES_PER_RUN = 1 << 20;
 export const QUIET_MS = 1000;
 /** What continue-as-new carries at most (payload size); the rest is recovered by nudging the waiting blocks. */
-const MAX_CARRIED = 5000;
+export const MAX_CARRIED = 5000;
+/**
+ * Runs that start from now on (histories of before keep their rules; decided once, at a run's start):
+ * - the byte budget counts the run's own history, not its input. A run carrying a queue of 3,000–5,000 changes
+ *   (0.8–1.1 MB) was born past BYTES_PER_RUN and continued again at its first quiet second, tick after tick;
+ * - the run budgets wait while more than MAX_CARRIED changes are queued: the queue drains (1,000 a tick) before it
+ *   is carried, rather than being cut and recovered by nudging every waiting block;
+ * - a recovering run's nudge goes out beside its ticks' answers, not before them. The answers waited for it, and
+ *   a nudge of 35,000 waiting blocks takes minutes: no block was answered meanwhile, the run's history passed
+ *   twice its budget on the nudged blocks' resends, and it continued as new with its queue cut again — a new nudge
+ *   of the same blocks, every ~4 minutes (`scale` to 50,000 on PostgreSQL, 2026-11-28: 35,213 blocks pending for
+ *   good). A block answered before its nudge lands sends its add once more: coalesced, harmless.
+ */
+const DRAIN_BEFORE_CARRY = 'drain-before-carry';
 const BACKOFF_MAX_MS = 60_000;
 /**
  * A write the client gave up on (timeout, reset) may still land on the firewall after a newer one and undo
@@ -86,6 +99,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // predecessor may have held requests — asks the blocks that still wait to send them again.
   let resync = !input.carried;
   const recover = !input.carried || !!input.carried.truncated;
+  const drainFirst = wf.patched(DRAIN_BEFORE_CARRY);
+  const budget: RunBudget = { baseBytes: drainFirst ? wf.workflowInfo().historySize : 0, drainFirst };
   let signals = 0;
   // The answers submitChanges Updates wait for (inline-answers.ts); on the way to continue-as-new they stop waiting.
   const inline = new InlineAnswers();
@@ -208,7 +223,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   // While a fresh run's nudge is out, answers wait for it (as they always did): a block answered before its
   // nudge lands would take the nudge for a lost request and send its add once more.
   let nudging = recover;
-  let replying: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
+  const nudge: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
+  let replying: Promise<unknown> = drainFirst ? Promise.resolve() : nudge;
   // Continuing as new: the Updates stop waiting (their changes travel in the carried queue, answered by signal).
   const close = () => void (closing = true);
   const work = () => queue.size > 0 || resync || recheckDue || withdrawDue;
@@ -216,9 +232,9 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   const quiet = () => !recheckPending && Date.now() - lastArrivalMs >= QUIET_MS;
   for (;;) {
     // Over the history budget: wake up once nothing arrived for QUIET_MS, and continue as new then.
-    if (overHistoryBudget() && wf.patched(RUN_BUDGET)) {
+    if (overHistoryBudget(budget) && wf.patched(RUN_BUDGET)) {
       if (!work() && !(await wf.condition(work, QUIET_MS))) {
-        if (quiet()) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
+        if (quiet()) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
         continue;
       }
     } else await wf.condition(work);
@@ -275,7 +291,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
+      if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
       continue;
     }
     backoffMs = 0;
@@ -323,7 +339,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, replying, batching, early, releases, close);
+    if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
   }
 }
 
@@ -340,9 +356,15 @@ export const FLOOD_IDLE_MS = 300;
 /** Histories of before continued on signals alone (the patch is asked only where the budget applies). */
 const RUN_BUDGET = 'run-budget-when-quiet';
 
-function overHistoryBudget(times = 1): boolean {
+/** How a run measures its budgets (DRAIN_BEFORE_CARRY): its history size at its start, and whether it drains first. */
+interface RunBudget {
+  baseBytes: number;
+  drainFirst: boolean;
+}
+
+function overHistoryBudget(budget: RunBudget, times = 1): boolean {
   const info = wf.workflowInfo();
-  return info.historyLength >= times * EVENTS_PER_RUN || info.historySize >= times * BYTES_PER_RUN;
+  return info.historyLength >= times * EVENTS_PER_RUN || info.historySize - budget.baseBytes >= times * BYTES_PER_RUN;
 }
 
 /**
@@ -354,11 +376,13 @@ function overHistoryBudget(times = 1): boolean {
  */
 const RUN_BUDGET_HARD = 'run-budget-hard';
 
-function shouldContinueAsNew(signals: number, quiet: boolean, recheckPending: boolean): boolean {
+function shouldContinueAsNew(budget: RunBudget, queued: number, signals: number, quiet: boolean, recheckPending: boolean): boolean {
   if (signals >= SIGNALS_PER_RUN || wf.workflowInfo().continueAsNewSuggested) return true;
-  if (quiet && overHistoryBudget() && wf.patched(RUN_BUDGET)) return true;
+  // The server's suggestion (above) still ends a run whose queue does not drain (the firewall down under a flood).
+  if (budget.drainFirst && queued > MAX_CARRIED) return false;
+  if (quiet && overHistoryBudget(budget) && wf.patched(RUN_BUDGET)) return true;
   // Not while a stale-write re-check is pending (at most 15 s after the last uncertain write): it is not carried.
-  return !recheckPending && overHistoryBudget(2) && wf.patched(RUN_BUDGET_HARD);
+  return !recheckPending && overHistoryBudget(budget, 2) && wf.patched(RUN_BUDGET_HARD);
 }
 
 async function continueAsNew(input: EnforcerInput, queue: ChangeQueue, stats: EnforcerStats, replying: Promise<unknown>, batching: Batching, early: EarlyAdds, releases: ReleaseLog, close: () => void): Promise<never> {

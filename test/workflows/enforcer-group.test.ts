@@ -8,7 +8,9 @@ import { BlockStatus, cancelSignal, cancelUpdate, enforcerStatusQuery, enforcerW
 import { addressObjectName } from '../../src/enforcement/address-group';
 import { sendToEnforcer } from '../../activities/messaging';
 import { takenChanges } from '../../src/temporal/enforcer-history';
-import { EVENTS_PER_RUN } from '../../workflows/enforcer';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { BYTES_PER_RUN, EVENTS_PER_RUN, MAX_CARRIED } from '../../workflows/enforcer';
+import type { EnforcerInput } from '../../workflows/messages';
 import { blockInput, eventually, eventuallyEach, GROUP4, Stack, startBlock, startStack, TARGET } from '../support/stack';
 
 let stack: Stack;
@@ -142,6 +144,45 @@ test('a stream that never pauses: the run continues as new under it at twice its
   expect(failed).toBe(0);
   await cancelAll(['62.0.0.2']);
 });
+
+test('a queue longer than continue-as-new carries is drained first, not cut: no run starts with a truncated queue', async () => {
+  // Cut, the rest was recovered by nudging every waiting block, and answers waited for the nudge: at 50,000 blocks
+  // on PostgreSQL a run nudged 35,000 blocks for minutes, passed its budget on their resends and was cut again, every
+  // ~4 minutes, with no block answered (workflows/enforcer.ts, DRAIN_BEFORE_CARRY).
+  const handle = stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+  await startBlock(stack, blockInput('62.0.0.3', { ttlMs: DAY }));
+  await eventually(async () => (await groupMembers()).includes(addressObjectName('62.0.0.3')), 30_000, 'the enforcer runs');
+  const since = Date.now();
+  const first = (await handle.describe()).runId;
+  const moved = async () => (await handle.describe()).runId !== first;
+  const messaging = { temporal: stack.client, taskQueue: stack.taskQueue };
+  // The firewall is down: nothing commits, and the queue holds more than a run carries while its history passes its
+  // byte budget (~1.7 MB of changes), then nothing more comes (quiet).
+  stack.emulator.setFaults({ outageUntil: Date.now() + 600_000 });
+  const n = 20_000;
+  expect(n).toBeGreaterThan(MAX_CARRIED);
+  const changes = Array.from({ length: n }, (_, i) => ({ op: 'remove' as const, ip: `198.${20 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, family: 'ipv4' as const, label: 'test: a queue to drain' }));
+  for (let i = 0; i < n; i += 500) await sendToEnforcer(messaging, TARGET, GROUP4, changes.slice(i, i + 500));
+  const failuresAt = async () => (await handle.query(enforcerStatusQuery)).stats.failures;
+  // A run of before continued as new there, with its queue cut to MAX_CARRIED; this one goes on failing its ticks.
+  await eventually(async () => (await moved()) || Number((await handle.describe()).raw.workflowExecutionInfo?.historySizeBytes ?? 0) > BYTES_PER_RUN + 300_000, 60_000, 'past the byte budget');
+  const f0 = await failuresAt().catch(() => 0);
+  await eventually(async () => (await moved()) || (await failuresAt().catch(() => 0)) >= f0 + 2, 180_000, 'two more failed ticks');
+  stack.emulator.setFaults({ outageUntil: 0 });
+  await eventually(async () => (await handle.query(enforcerStatusQuery)).queued === 0, 120_000, 'the queue drained');
+  const runs: string[] = [];
+  for await (const w of stack.client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) if (w.startTime.getTime() >= since - 1000) runs.push(w.runId);
+  const cut: string[] = [];
+  for (const runId of runs) {
+    const first = (await stack.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events?.[0];
+    const payload = first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    const input = payload ? defaultPayloadConverter.fromPayload<EnforcerInput>(payload as never) : undefined;
+    if (input?.carried?.truncated) cut.push(`${runId} (${input.carried.queue.length} carried)`);
+  }
+  console.log(`queue of ${n} under an outage: ${runs.length} run(s) since, cut: ${cut.join(', ') || 'none'}`);
+  expect(cut).toEqual([]);
+  await cancelAll(['62.0.0.3']);
+}, 300_000);
 
 test('700 distinct IPs against a 600-member group: never over capacity, the 100 oldest evicted and cleaned up', async () => {
   const list = ips(700, 62);
