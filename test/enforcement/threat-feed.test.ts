@@ -70,8 +70,9 @@ describe('outage and reconciliation (dev server)', () => {
       // How fast the flood reaches the enforcer depends on the box (600 in ~9 s idle, ~35 s loaded); what the
       // batching promises either way: at most one push per full wait (2 s), one per wait a pause in arrivals cut
       // short (300 ms without a change: CI's idle box had 9 calls in 8.9 s, 2 of its 3 waits cut short), and a few
-      // before the flood is seen.
-      expect(used).toBeLessThanOrEqual(Math.ceil(tookMs / 2000) + (cutShort ?? 0) + 3);
+      // ticks that wait for nothing: before the flood is seen, and whenever a full batch is already queued (7-10 calls
+      // in 6-11 s on the loaded box; without flood batching ~40).
+      expect(used).toBeLessThanOrEqual(Math.ceil(tookMs / 2000) + (cutShort ?? 0) + 5);
       expect(used / flood.length).toBeLessThanOrEqual(0.025);
     } finally {
       await cancelAll(stack, [...trickle, ...flood]);
