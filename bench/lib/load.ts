@@ -17,6 +17,13 @@ export function attackerIps(count: number, block: number): string[] {
   return out;
 }
 
+/** `n` distinct public IPv4 addresses spread over blocks 100.. of attackerIps (65k per block): `scale`, `repair`. */
+export function manyIps(n: number): string[] {
+  const out: string[] = [];
+  for (let block = 100; out.length < n; block++) out.push(...attackerIps(Math.min(65_000, n - out.length), block));
+  return out;
+}
+
 let nextEventId = 4_000_000;
 /** A fresh ADS event id (digits, as ADS numbers them). */
 export const eventId = (): string => String(nextEventId++);

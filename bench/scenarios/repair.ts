@@ -18,7 +18,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { blockWorkflowId, enforcerStatusQuery, enforcerWorkflowId, SA, WORKFLOW_TYPES } from '../../workflows/messages';
 import { runningBlocks } from '../../src/temporal/visibility';
-import { attackerIps, inPool } from '../lib/load';
+import { inPool, manyIps } from '../lib/load';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { BENCH_FEED, startOurs } from '../lib/stack';
 import { machine, now, r1, r2, sleep } from '../lib/stats';
@@ -29,11 +29,6 @@ const SIZES = [10_000, 50_000, 100_000];
 const SEED_QUEUE = 'bench-repair-seeded-blocks';
 const SEEDS_IN_FLIGHT = 32;
 
-function manyIps(n: number): string[] {
-  const out: string[] = [];
-  for (let block = 100; out.length < n; block++) out.push(...attackerIps(Math.min(65_000, n - out.length), block));
-  return out;
-}
 
 type Meter = ReturnType<CpuMeter['read']>;
 const perEntryMs = (m: Meter, n: number) => ({

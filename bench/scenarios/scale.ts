@@ -15,7 +15,7 @@ import { BURST_HOLD_MS } from '../../src/blocks/burst-gate';
 import { WORKFLOW_TYPES } from '../../workflows/messages';
 import { hopBreakdown, spread } from '../lib/hops';
 import { scrape, serverTime } from '../lib/server-metrics';
-import { Webhook, adsLine, attackerIps, eventId, inPool, openLoop } from '../lib/load';
+import { Webhook, adsLine, eventId, inPool, manyIps, openLoop } from '../lib/load';
 import { emulatorCalls, waitActive } from '../lib/measure';
 import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
@@ -66,12 +66,6 @@ async function workflowPollers(stack: Ours): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** `n` distinct public IPv4 addresses spread over blocks 100.. of attackerIps (65k per block). */
-function manyIps(n: number): string[] {
-  const out: string[] = [];
-  for (let block = 100; out.length < n; block++) out.push(...attackerIps(Math.min(65_000, n - out.length), block));
-  return out;
-}
 
 export const scaleScenario: Scenario = {
   name: 'scale',
