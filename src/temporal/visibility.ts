@@ -4,6 +4,7 @@
  * confirm each with a strongly consistent describe or query before acting (see activities/reconcile.ts).
  */
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { BLOCK_TYPES_CLAUSE, BlockState, blockWorkflowId, SA, statusQuery, WORKFLOW_TYPES } from '../../workflows/messages';
 
 export interface BlockRow {
@@ -58,7 +59,13 @@ export async function currentBlockState(client: Client, target: string, ip: stri
     const d = await handle.describe();
     if (d.status.name !== 'RUNNING') return 'closed';
     const published = d.typedSearchAttributes.get(SA.blockState) as BlockState | undefined;
-    if (published && d.type === WORKFLOW_TYPES.block && !d.raw.pendingWorkflowTask) return published;
+    // A task only scheduled is not open: nothing ran past what the last completed task published. Asked, it waited
+    // for a worker with a backlog (a burst's blocks, minutes before their first task): at 16 checks in flight an
+    // enforcer's commit of a burst's claim checks took minutes, and its blocks' Updates waited on it (scale, 50,000).
+    // A retried task (attempt > 1) counts as open: its failed attempt may have sent a change it did not publish.
+    const task = d.raw.pendingWorkflowTask;
+    const open = !!task && (task.state === temporal.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED || (task.attempt ?? 1) > 1);
+    if (published && d.type === WORKFLOW_TYPES.block && !open) return published;
     // A caller inside an enforcer's commit must not wait long: the open task may be a block's local activity that
     // waits for that very enforcer (its Update), and would never complete while the commit waits for it.
     if (opts.queryWaitMs !== undefined && published) {

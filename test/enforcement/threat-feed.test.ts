@@ -8,7 +8,8 @@ import { FortiOSClient } from '../../src/fortios/client';
 import { EmulatorOptions, startEmulator } from '../../src/fortios/emulator/server';
 import { canonicalIp } from '../../src/policy/ip-policy';
 import { blockInput, eventually, Stack, startBlock, startStack, TARGET } from '../support/stack';
-import { enforcerStatusQuery, enforcerWorkflowId } from '../../workflows/messages';
+import { blockWorkflowId, enforcerStatusQuery, enforcerWorkflowId, SA, WORKFLOW_TYPES } from '../../workflows/messages';
+import { currentBlockState } from '../../src/temporal/visibility';
 import { sendToEnforcer } from '../../activities/messaging';
 import { DAY } from './scenarios';
 import { BackendUnderTest, activeBlocks, cancelAll, expectEnforced, expectLifted, lifecycleScenarios, outageScenario, reconcile } from './scenarios';
@@ -40,6 +41,24 @@ describe('outage and reconciliation (dev server)', () => {
   test('the firewall down while blocks start and others are unblocked: everything converges', async () => {
     await outageScenario(stack, feed, ['198.51.100.91', '198.51.100.92', '198.51.100.93'], ['198.51.100.94', '198.51.100.95', '2001:db8:92::1']);
   });
+
+  test("a block whose first task waits in a backlog holds its IP: the enforcer's check reads what it published, no query", async () => {
+    // A task only scheduled is not open (src/temporal/visibility.ts): asking the block waited for a worker with a
+    // backlog, and a commit's checks took minutes (scale, 50,000). No worker polls this queue: the task never starts.
+    const ip = '64.9.0.1';
+    const handle = await stack.client.workflow.start(WORKFLOW_TYPES.block, {
+      workflowId: blockWorkflowId(TARGET, ip),
+      taskQueue: 'no-worker-polls-this',
+      args: [blockInput(ip, { ttlMs: DAY })],
+      typedSearchAttributes: [{ key: SA.blockState, value: 'pending' }],
+    });
+    try {
+      // Asked, it would wait out the minute (the test's timeout is 20 s).
+      expect(await currentBlockState(stack.client, TARGET, ip, { queryWaitMs: 60_000 })).toBe('pending');
+    } finally {
+      await handle.terminate('test done');
+    }
+  }, 20_000);
 
   test('a trickle goes out tick by tick; a flood waits for big ticks: a handful of firewall calls for 600 IPs', async () => {
     const calls = () => stack.emulator.state.requests();
