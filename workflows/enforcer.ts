@@ -225,6 +225,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   let nudging = recover;
   const nudge: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   let replying: Promise<unknown> = drainFirst ? Promise.resolve() : nudge;
+  // What continue-as-new waits for: the last answers, and the nudge (already part of them in histories of before).
+  const answered = () => Promise.all([replying, nudge]);
   // Continuing as new: the Updates stop waiting (their changes travel in the carried queue, answered by signal).
   const close = () => void (closing = true);
   const work = () => queue.size > 0 || resync || recheckDue || withdrawDue;
@@ -234,7 +236,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     // Over the history budget: wake up once nothing arrived for QUIET_MS, and continue as new then.
     if (overHistoryBudget(budget) && wf.patched(RUN_BUDGET)) {
       if (!work() && !(await wf.condition(work, QUIET_MS))) {
-        if (quiet()) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
+        if (quiet()) await continueAsNew(input, queue, stats, answered(), batching, early, releases, close);
         continue;
       }
     } else await wf.condition(work);
@@ -291,7 +293,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
       retryingSinceMs ??= Date.now();
       backoffMs = Math.min(Math.max(1000, backoffMs * 2), BACKOFF_MAX_MS);
       await wf.sleep(backoffMs);
-      if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
+      if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, answered(), batching, early, releases, close);
       continue;
     }
     backoffMs = 0;
@@ -339,7 +341,7 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     }
     // Entries that only a later try can fix (a transient error on one object): do not spin on them.
     if (retry.length === batch.length && batch.length > 0) await wf.sleep(Math.min(1000 * 2 ** Math.min(stats.failures, 6), BACKOFF_MAX_MS));
-    if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, Promise.all([replying, nudge]), batching, early, releases, close);
+    if (shouldContinueAsNew(budget, queue.size, signals, quiet(), recheckPending)) await continueAsNew(input, queue, stats, answered(), batching, early, releases, close);
   }
 }
 

@@ -22,6 +22,12 @@ export interface RunContext {
   log: (msg: string) => void;
 }
 
+/** The sizes `scale` and `repair` stop at: the standard ones below --scale-max, then --scale-max (1,000 at most with --quick). */
+export function sizesUpTo(ctx: RunContext, standard: readonly number[]): { max: number; sizes: number[] } {
+  const max = ctx.quick ? Math.min(ctx.scaleMax, 1000) : ctx.scaleMax;
+  return { max, sizes: [...standard.filter((c) => c < max), max] };
+}
+
 /** One line of the combined table. */
 export interface Row {
   scenario: string;

@@ -17,9 +17,9 @@ import { Session } from 'node:inspector/promises';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { blockWorkflowId, enforcerStatusQuery, enforcerWorkflowId, SA, WORKFLOW_TYPES } from '../../workflows/messages';
-import { runningBlocks } from '../../src/temporal/visibility';
+import { runningBlocks, runningBlocksQuery } from '../../src/temporal/visibility';
 import { inPool, manyIps } from '../lib/load';
-import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
+import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput, sizesUpTo } from '../lib/scenario';
 import { BENCH_FEED, startOurs } from '../lib/stack';
 import { machine, now, r1, r2, sleep } from '../lib/stats';
 import { RELEASE_MARGIN_MS } from '../../workflows/release-log';
@@ -41,8 +41,7 @@ export const repairScenario: Scenario = {
   name: 'repair',
   describe: 'full repair of a wiped threat feed alone, 10,000 / 50,000 / 100,000 seeded blocks: CPU per entry by phase (--scale-max=N, --server=dev|postgres)',
   async run(ctx: RunContext): Promise<ScenarioOutput> {
-    const max = ctx.quick ? Math.min(ctx.scaleMax, 1000) : ctx.scaleMax;
-    const sizes = [...SIZES.filter((c) => c < max), max];
+    const { max, sizes } = sizesUpTo(ctx, SIZES);
     const startedAt = new Date().toISOString();
     const rows: Row[] = [];
     const points: Record<string, unknown>[] = [];
@@ -82,7 +81,7 @@ export const repairScenario: Scenario = {
         ctx.log(`repair: seeded in ${seedS} s; waiting for visibility to list ${size}`);
         // Visibility is eventually consistent: the listing must see every seeded block before the repair is timed.
         for (;;) {
-          const r = await client.workflowService.countWorkflowExecutions({ namespace: stack.config.temporal.namespace, query: `WorkflowType = "${WORKFLOW_TYPES.block}" AND ExecutionStatus = "Running"` });
+          const r = await client.workflowService.countWorkflowExecutions({ namespace: stack.config.temporal.namespace, query: runningBlocksQuery({ target, set: BENCH_FEED }) });
           if (Number(r.count) >= size) break;
           await sleep(1000);
         }

@@ -17,7 +17,7 @@ import { hopBreakdown, spread } from '../lib/hops';
 import { scrape, serverTime } from '../lib/server-metrics';
 import { Webhook, adsLine, eventId, inPool, manyIps, openLoop } from '../lib/load';
 import { emulatorCalls, waitActive } from '../lib/measure';
-import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput } from '../lib/scenario';
+import { CpuMeter, Row, RunContext, Scenario, ScenarioOutput, sizesUpTo } from '../lib/scenario';
 import { BENCH_FEED, Ours, startOurs } from '../lib/stack';
 import { dist, loopDelay, machine, mib, now, r1, r2, sleep } from '../lib/stats';
 
@@ -71,8 +71,7 @@ export const scaleScenario: Scenario = {
   name: 'scale',
   describe: 'threat-feed with up to 100,000 active blocks: memory, DB size, p99 of new blocks, full repair time (--scale-max=N, --server=dev|postgres)',
   async run(ctx: RunContext): Promise<ScenarioOutput> {
-    const max = ctx.quick ? Math.min(ctx.scaleMax, 1000) : ctx.scaleMax;
-    const checkpoints = [...CHECKPOINTS.filter((c) => c < max), max];
+    const { max, sizes: checkpoints } = sizesUpTo(ctx, CHECKPOINTS);
     const startedAt = new Date().toISOString();
     const rows: Row[] = [];
     const points: Record<string, unknown>[] = [];
