@@ -1,7 +1,8 @@
 /**
  * scale (opt-in: `npm run bench -- scale [--scale-max=N]`): one threat-feed target filled with up to
  * 100,000 active blocks through the webhook (50 lines per request, 8 in flight, at most FILL_AHEAD blocks not
- * yet active, write latency 50 ms, HTTPS, TTL 12 h so nothing expires). At each checkpoint (10,000 / 50,000 / 100,000, capped by --scale-max) it
+ * yet active, write latency 50 ms, HTTPS, TTL 12 h so nothing expires). At each checkpoint (10,000 / 50,000 /
+ * 100,000, capped by --scale-max) it
  * reports: RSS of our process (worker + API + emulator + load generator) and of the Temporal dev server,
  * the size of the server's database files, the fill rate, event → enforced p50/p99 of 100 new blocks at
  * 20/s, and the time of a full repair: the feed is wiped on the emulator (as an operator or a firmware
@@ -28,8 +29,8 @@ const PROBE_CONNECTIONS = 64;
 /**
  * The fill keeps at most this many of its blocks started and not yet active. Unbounded, the webhook took 150
  * blocks/s while the 2-core box turned ~30 of them active a second (the server at a full core): 36,000 first tasks
- * waited in the task queue, the checkpoint's settle wait ran out, and its probe measured that backlog rather than
- * 50,000 settled blocks. Bounded, the fill goes at the rate the stack sustains and is still a burst (the API's
+ * waited in the task queue, more than the checkpoint's settle wait (10 min) could see through, and its probe would
+ * have measured that backlog rather than 50,000 settled blocks. Bounded, the fill goes at the rate the stack sustains and is still a burst (the API's
  * burst path writes the feed ahead): the rate it reports is blocks turned active per second.
  */
 const FILL_AHEAD = 2000;
