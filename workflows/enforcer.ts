@@ -220,8 +220,8 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
   wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs }));
 
   // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
-  // While a fresh run's nudge is out, answers wait for it (as they always did): a block answered before its
-  // nudge lands would take the nudge for a lost request and send its add once more.
+  // A fresh run's nudge: in runs of before, answers waited for it (a block answered before its nudge lands sends its
+  // add once more); with DRAIN_BEFORE_CARRY they go beside it, and only continue-as-new waits for it (answered()).
   let nudging = recover;
   const nudge: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   let replying: Promise<unknown> = drainFirst ? Promise.resolve() : nudge;

@@ -29,7 +29,6 @@ export class GroupTracker {
   /** Largest member count seen (placeholder included). */
   maxSize = 0;
   private readonly waiters = new Set<() => void>();
-  private readonly inListeners = new Set<(ip: string) => void>();
 
   constructor(
     private readonly emulator: RunningEmulator,

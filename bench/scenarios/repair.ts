@@ -80,11 +80,7 @@ export const repairScenario: Scenario = {
         const seedS = r1((now() - s0) / 1000);
         ctx.log(`repair: seeded in ${seedS} s; waiting for visibility to list ${size}`);
         // Visibility is eventually consistent: the listing must see every seeded block before the repair is timed.
-        for (;;) {
-          const r = await client.workflowService.countWorkflowExecutions({ namespace: stack.config.temporal.namespace, query: runningBlocksQuery({ target, set: BENCH_FEED }) });
-          if (Number(r.count) >= size) break;
-          await sleep(1000);
-        }
+        while ((await client.workflow.count(runningBlocksQuery({ target, set: BENCH_FEED }))).count < size) await sleep(1000);
         const wait = enforcerFrom + RELEASE_MARGIN_MS + 10_000 - now();
         if (wait > 0) {
           ctx.log(`repair: waiting ${Math.round(wait / 1000)} s for the enforcer's release log to reach back past a listing`);

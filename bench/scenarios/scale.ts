@@ -30,8 +30,9 @@ const PROBE_CONNECTIONS = 64;
  * The fill keeps at most this many of its blocks started and not yet active. Unbounded, the webhook took 150
  * blocks/s while the 2-core box turned ~30 of them active a second (the server at a full core): 36,000 first tasks
  * waited in the task queue, more than the checkpoint's settle wait (10 min) could see through, and its probe would
- * have measured that backlog rather than 50,000 settled blocks. Bounded, the fill goes at the rate the stack sustains and is still a burst (the API's
- * burst path writes the feed ahead): the rate it reports is blocks turned active per second.
+ * have measured that backlog rather than 50,000 settled blocks. Bounded, the fill goes at the rate the stack
+ * sustains and is still a burst (the API's burst path writes the feed ahead): the rate it reports is blocks turned
+ * active per second.
  */
 const FILL_AHEAD = 2000;
 /** A repair with no entry back for this long has stalled: stop waiting and record the worker's pollers. */

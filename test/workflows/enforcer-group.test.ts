@@ -174,8 +174,8 @@ test('a queue longer than continue-as-new carries is drained first, not cut: no 
   for await (const w of stack.client.workflow.list({ query: `WorkflowId = "${handle.workflowId}"` })) if (w.startTime.getTime() >= since - 1000) runs.push(w.runId);
   const cut: string[] = [];
   for (const runId of runs) {
-    const first = (await stack.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events?.[0];
-    const payload = first?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    const started = (await stack.client.workflow.getHandle(handle.workflowId, runId).fetchHistory()).events?.[0];
+    const payload = started?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
     const input = payload ? defaultPayloadConverter.fromPayload<EnforcerInput>(payload as never) : undefined;
     if (input?.carried?.truncated) cut.push(`${runId} (${input.carried.queue.length} carried)`);
   }
