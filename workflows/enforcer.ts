@@ -217,12 +217,11 @@ export async function enforcer(input: EnforcerInput): Promise<void> {
     signals++;
     resync = true;
   });
-  wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs }));
-
   // The previous tick's answers travel while the next commit is in flight: one round trip less per tick.
   // A fresh run's nudge: in runs of before, answers waited for it (a block answered before its nudge lands sends its
   // add once more); with DRAIN_BEFORE_CARRY they go beside it, and only continue-as-new waits for it (answered()).
   let nudging = recover;
+  wf.setHandler(enforcerStatusQuery, () => ({ target, set, queued: queue.size, stats, retryingSinceMs, ...(nudging ? { nudging } : {}) }));
   const nudge: Promise<unknown> = recover ? repairing.nudgeWaitingBlocks({ target, set }).catch(() => undefined).finally(() => void (nudging = false)) : Promise.resolve();
   let replying: Promise<unknown> = drainFirst ? Promise.resolve() : nudge;
   // What continue-as-new waits for: the last answers, and the nudge (already part of them in histories of before).

@@ -333,6 +333,11 @@ export interface EnforcerStatus {
   queued: number;
   stats: EnforcerStats;
   retryingSinceMs?: number;
+  /**
+   * A fresh run's nudge of the waiting blocks is still out. Its signals may reach blocks answered meanwhile, which
+   * then send their add once more (coalesced): their histories settle once it is over.
+   */
+  nudging?: boolean;
 }
 
 /**

@@ -9,7 +9,7 @@ import { BlockError } from '../../src/blocks/service';
 import { signedHmac } from '../../src/api/auth';
 import { startApiServer } from '../../src/api/server';
 import { canonicalIp } from '../../src/policy/ip-policy';
-import { blockWorkflowId } from '../../workflows/messages';
+import { blockWorkflowId, enforcerStatusQuery, enforcerWorkflowId } from '../../workflows/messages';
 import { eventually } from '../support/stack';
 import { adsLine, ApiStack, call, eventId, GROUP4, GROUP6, secret, startApiStack, TARGET } from './harness';
 
@@ -244,10 +244,16 @@ describe('blocking', () => {
 
   it('answers a second delivery of the same event with duplicate and changes nothing, not even the history', async () => {
     // Settled first: a block turns active (more history) a moment after its member lands on the firewall.
+    // And the enforcer's fresh-run nudge over: answers go out beside it, so it may reach a block already active,
+    // which then sends its add once more (a signal and a marker) — after this snapshot, on a loaded box (8 → 10).
+    const enforcer = s.stack.client.workflow.getHandle(enforcerWorkflowId(TARGET, GROUP4));
+    await eventually(async () => !(await enforcer.query(enforcerStatusQuery)).nudging, 20_000, "the enforcer's nudge over");
     const before = await eventually(async () => {
       const blocks = await Promise.all(attackers.map((ip) => s.blocks.get(ip)));
-      return blocks.every((b) => b.state === 'active') && blocks;
-    }, 20_000, 'all active');
+      if (!blocks.every((b) => b.state === 'active')) return false;
+      const tasks = await Promise.all(blocks.map((b) => s.stack.client.workflow.getHandle(b.workflowId).describe()));
+      return tasks.every((d) => !d.raw.pendingWorkflowTask && !d.raw.pendingActivities?.length) && blocks;
+    }, 20_000, 'all active, no task open');
     // Everything but workflow-task events: a rejected Update's speculative task writes none, unless the server has to
     // persist it (it failed or timed out on a loaded box: temporalio/temporal#3898, #4069), and then only the task's
     // own three (scheduled, started, completed: one fresh-clone run saw 16 → 19). What the validator refuses records
